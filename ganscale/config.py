@@ -1,0 +1,256 @@
+"""Typed run configuration: presets, YAML files and `key=value` overrides, validated up front.
+
+Every option lives in exactly one dataclass field below. Limits and allowed values sit next to the
+field (in its metadata), so validation, error messages and `--dry-run` all read the same source.
+This module must stay light: it is imported before torch so that bad input fails in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from ganscale.errors import UserError
+
+
+def _opt(default, *, choices=None, min=None, max=None, above=None, doc=""):
+    """A dataclass field whose allowed values travel with it (used by `validate`)."""
+    meta = {"choices": choices, "min": min, "max": max, "above": above, "doc": doc}
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    name: str = _opt("mnist", choices=("mnist", "folder"))
+    root: str = _opt("", doc="MNIST root; empty means $GANSCALE_DATA, else ./data")
+    path: str = _opt("", doc="image folder for name=folder")
+    download: bool = _opt(True)
+    loader: str = _opt("tensor", choices=("tensor", "dataloader"))
+    num_workers: int = _opt(2, min=0)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = _opt("dcgan", choices=("mlp", "dcgan", "dcgan64", "cgan"))
+    z_dim: int = _opt(100, min=1)
+    image_size: int = _opt(28, choices=(28, 64))
+    channels: int = _opt(1, min=1)
+    num_classes: int = _opt(0, min=0, doc="0 = unconditional")
+    g_width: int = _opt(64, min=1)
+    d_width: int = _opt(64, min=1)
+    g_norm: str = _opt("batch", choices=("batch", "none", "instance", "layer"))
+    d_norm: str = _opt("none", choices=("none", "batch", "instance", "layer", "spectral"))
+    sync_bn: bool = _opt(False)
+
+
+@dataclass
+class LossConfig:
+    kind: str = _opt("nonsaturating", choices=("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp"))
+    gp_weight: float = _opt(10.0, min=0.0)
+    r1_gamma: float = _opt(0.0, min=0.0)
+    r1_every: int = _opt(16, min=1)
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = _opt(2e-4, above=0.0)
+    lr_d: float = _opt(2e-4, above=0.0)
+    beta1: float = _opt(0.5, min=0.0, max=0.999999)
+    beta2: float = _opt(0.999, min=0.0, max=0.999999)
+    n_critic: int = _opt(1, min=1)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = _opt(64, min=1, doc="per process")
+    max_kimg: float = _opt(60.0, above=0.0)
+    max_minutes: float = _opt(0.0, min=0.0, doc="0 = no time limit")
+    seed: int = _opt(0, min=0)
+    resume: str = _opt("none", doc="none | auto | path to a checkpoint directory")
+    keep: int = _opt(3, min=1)
+    checkpoint_every: float = _opt(10.0, above=0.0, doc="kimg")
+    mixed_precision: str = _opt("no", choices=("no", "bf16", "fp16"))
+    ema_halflife_kimg: float = _opt(10.0, min=0.0, doc="0 disables EMA (G_ema = G)")
+    ema_rampup: float = _opt(0.05, min=0.0, doc="0 disables ramp-up")
+    grad_accum: int = _opt(1, min=1)
+    compile: bool = _opt(False)
+    on_nan: str = _opt("stop", choices=("stop", "rollback"))
+    stop_after_steps: int = _opt(0, min=0, doc="testing aid: stop (with checkpoint) after N steps")
+
+
+@dataclass
+class LogConfig:
+    every: int = _opt(50, min=1, doc="steps between scalar logs (the only host syncs)")
+    sample_every: float = _opt(5.0, above=0.0, doc="kimg between sample grids")
+    tracker: str = _opt("none", choices=("wandb", "tensorboard", "none"))
+    wandb_mode: str = _opt("auto", choices=("auto", "online", "offline", "disabled"))
+    project: str = _opt("ganscale")
+    progress: bool = _opt(True)
+
+
+@dataclass
+class EvalConfig:
+    every: float = _opt(0.0, min=0.0, doc="kimg between evaluations; 0 = only at the end if enabled")
+    num: int = _opt(10000, min=1)
+    at_end: bool = _opt(False)
+
+
+@dataclass
+class Config:
+    preset: str = "mnist-dcgan"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the trained weights' shapes (checked when resuming)."""
+        text = json.dumps(dataclasses.asdict(self.model), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}
+
+
+def preset_names() -> list[str]:
+    files = resources.files("ganscale.presets").iterdir()
+    return sorted(p.name[:-5] for p in files if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, origin: str) -> dict:
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{origin}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise UserError(f"{origin}: expected a mapping of sections (data, model, train, ...)")
+    return loaded
+
+
+def _section_class(name: str):
+    hints = get_type_hints(Config)
+    if name not in SECTIONS:
+        raise UserError(f"unknown config section {name!r}; allowed: {', '.join(SECTIONS)}")
+    return hints[name]
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Check a value against its field's type; ints are accepted where floats are expected."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UserError(f"{key}={value!r}: expected {kind.__name__}")
+    return value
+
+
+def _set(cfg: Config, key: str, value: Any) -> None:
+    section, _, name = key.partition(".")
+    cls = _section_class(section)
+    hints = get_type_hints(cls)
+    if name not in hints:
+        raise UserError(f"unknown key {key!r}; allowed in {section}: {', '.join(hints)}")
+    setattr(getattr(cfg, section), name, _coerce(key, value, hints[name]))
+
+
+def _merge(cfg: Config, tree: dict, origin: str) -> None:
+    for section, values in tree.items():
+        if section == "preset":
+            continue
+        _section_class(section)
+        if not isinstance(values, dict):
+            raise UserError(f"{origin}: section {section!r} must be a mapping")
+        for name, value in values.items():
+            _set(cfg, f"{section}.{name}", value)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or "." not in key:
+        raise UserError(f"bad override {item!r}: expected section.key=value, e.g. train.batch_size=128")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(preset: str = "mnist-dcgan", config_file: str | None = None,
+                overrides: list[str] | tuple = ()) -> Config:
+    """Preset, then the user's YAML file, then `key=value` overrides; the result is validated."""
+    if preset not in preset_names():
+        raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(preset_names())}")
+    cfg = Config(preset=preset)
+    text = resources.files("ganscale.presets").joinpath(f"{preset}.yaml").read_text()
+    _merge(cfg, _read_yaml(text, f"preset {preset}"), f"preset {preset}")
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise UserError(f"--config {config_file}: file not found")
+        _merge(cfg, _read_yaml(path.read_text(), str(path)), str(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        _set(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def config_from_dict(tree: dict) -> Config:
+    """Rebuild a Config saved by `to_dict` (checkpoints, exported generators)."""
+    cfg = Config(preset=str(tree.get("preset", "custom")))
+    _merge(cfg, tree, "saved config")
+    validate(cfg)
+    return cfg
+
+
+def _check_field(key: str, value: Any, meta: dict) -> None:
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        allowed = ", ".join(str(c) for c in meta["choices"])
+        raise UserError(f"{key}={value!r} is not allowed; choose one of: {allowed}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise UserError(f"{key}={value!r} is out of range; must be >= {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise UserError(f"{key}={value!r} is out of range; must be <= {meta['max']}")
+    if meta.get("above") is not None and value <= meta["above"]:
+        raise UserError(f"{key}={value!r} is out of range; must be > {meta['above']}")
+
+
+def validate(cfg: Config) -> None:
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        for f in dataclasses.fields(obj):
+            _check_field(f"{section}.{f.name}", getattr(obj, f.name), f.metadata)
+    m = cfg.model
+    if m.arch == "cgan" and m.num_classes < 2:
+        raise UserError(f"model.num_classes={m.num_classes}: arch cgan needs >= 2 classes")
+    if m.arch != "cgan" and m.num_classes:
+        raise UserError(f"model.num_classes={m.num_classes}: only arch cgan is conditional (use 0)")
+    if m.arch == "dcgan64" and m.image_size != 64:
+        raise UserError(f"model.image_size={m.image_size}: arch dcgan64 needs 64")
+    if m.arch != "dcgan64" and m.image_size != 28:
+        raise UserError(f"model.image_size={m.image_size}: arch {m.arch} needs 28")
+    if cfg.data.name == "folder" and not cfg.data.path:
+        raise UserError("data.path is empty: data.name=folder needs data.path=DIR")
+    if cfg.data.name == "folder" and cfg.data.loader != "dataloader":
+        raise UserError("data.loader=tensor works for MNIST only; use data.loader=dataloader with folder")
+    if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
+        raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
+    if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:
+        raise UserError("train.grad_accum>1 with fp16 is not supported; use bf16 or grad_accum=1")

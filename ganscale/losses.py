@@ -1,0 +1,71 @@
+"""GAN losses as pure functions of D's logits (never Sigmoid + BCELoss, which autocast refuses).
+
+Each loss is a pair: what D minimises given real and fake logits, and what G minimises given fake
+logits. The optimisation loop lives in the trainer; the maths lives here, as in StyleGAN's loss.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+LOSS_KINDS = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp")
+
+
+def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """D's loss: real should score high (label 1), fake low (label 0)."""
+    real, fake = real_logits.float(), fake_logits.float()
+    if kind in ("nonsaturating", "minimax"):
+        # BCE with logits: -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f).
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if kind == "lsgan":
+        return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake**2).mean()
+    if kind == "hinge":
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    if kind == "wgan-gp":
+        return fake.mean() - real.mean()
+    raise ValueError(f"unknown loss kind {kind!r}; allowed: {', '.join(LOSS_KINDS)}")
+
+
+def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    """G's loss on D's logits for generated images."""
+    fake = fake_logits.float()
+    if kind == "nonsaturating":
+        return F.softplus(-fake).mean()  # -log D(G(z)): strong gradients when D wins
+    if kind == "minimax":
+        return -F.softplus(fake).mean()  # log(1 - D(G(z))): the original, saturating objective
+    if kind == "lsgan":
+        return 0.5 * ((fake - 1.0) ** 2).mean()
+    if kind in ("hinge", "wgan-gp"):
+        return -fake.mean()
+    raise ValueError(f"unknown loss kind {kind!r}; allowed: {', '.join(LOSS_KINDS)}")
+
+
+def _input_gradient(logits: torch.Tensor, inputs: torch.Tensor, grad_scale: float) -> torch.Tensor:
+    """d(sum logits)/d(inputs), kept in the graph so the penalty trains D.
+
+    Under fp16 the outputs are multiplied by the loss scale before differentiating (so small
+    gradients do not flush to zero) and the result is divided back before any norm is taken.
+    """
+    (grad,) = torch.autograd.grad(logits.float().sum() * grad_scale, inputs, create_graph=True)
+    return grad.float() / grad_scale
+
+
+def gradient_penalty(discriminator: Callable, real: torch.Tensor, fake: torch.Tensor,
+                     alpha: torch.Tensor, labels=None, grad_scale: float = 1.0) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x D(x_hat)||_2 - 1)^2] on real/fake mixes.
+
+    `alpha` is drawn by the caller (one value per sample, shape [B, 1, 1, 1]) so that the penalty
+    is reproducible from the trainer's step seed.
+    """
+    mixed = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
+    grad = _input_gradient(discriminator(mixed, labels), mixed, grad_scale)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, grad_scale: float = 1.0) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real images; `real` must require grad."""
+    grad = _input_gradient(real_logits, real, grad_scale)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()

@@ -1,0 +1,81 @@
+"""Pieces shared by every architecture: the caller-facing base class, norm factories and DCGAN init."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ganscale.errors import UserError
+
+
+class GanModule(nn.Module):
+    """Carries the shape facts sampling/export code needs, so callers never re-read the config."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.z_dim = cfg.z_dim
+        self.num_classes = cfg.num_classes
+        self.image_size = cfg.image_size
+        self.channels = cfg.channels
+
+
+def require_labels(labels: torch.Tensor | None, arch: str) -> torch.Tensor:
+    """Fail with a readable message instead of an opaque embedding error deep in forward."""
+    if labels is None:
+        raise UserError(f"arch {arch} is conditional: pass labels (LongTensor[B] of class ids)")
+    return labels
+
+
+def norm2d(kind: str, ch: int) -> nn.Module:
+    """Normalisations that work on feature maps; 'layer' is GroupNorm(1) so it ignores spatial size."""
+    if kind == "batch":
+        return nn.BatchNorm2d(ch)
+    if kind == "instance":
+        return nn.InstanceNorm2d(ch, affine=True)
+    if kind == "layer":
+        return nn.GroupNorm(1, ch)
+    if kind in ("none", "spectral"):
+        return nn.Identity()
+    raise UserError(f"unknown norm {kind!r}; choose batch, instance, layer, spectral or none")
+
+
+def norm1d(kind: str, features: int) -> nn.Module:
+    """Normalisations for flat vectors; instance norm has no meaning there, so the caller rejects it."""
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind == "layer":
+        return nn.LayerNorm(features)
+    if kind in ("none", "spectral"):
+        return nn.Identity()
+    raise UserError(f"unknown norm {kind!r} for a flat layer; choose batch, layer, spectral or none")
+
+
+def sn(layer: nn.Module, kind: str) -> nn.Module:
+    """Spectral norm is a reparametrisation of the weight, not a layer, so it wraps instead of follows."""
+    return spectral_norm(layer) if kind == "spectral" else layer
+
+
+def init_weights(m: nn.Module) -> None:
+    """DCGAN init (Radford et al.): N(0, 0.02) weights, N(1, 0.02) norm scales, zero biases.
+
+    Use with `model.apply(init_weights)`. Spectrally normalised layers are unwrapped, re-initialised and
+    wrapped again so the stored power-iteration vectors match the new weights (otherwise the first
+    eval-mode forward would divide by a stale sigma).
+    """
+    if isinstance(m, (_ConvNd, nn.Linear)):
+        wrapped = parametrize.is_parametrized(m, "weight")
+        if wrapped:
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if wrapped:
+            spectral_norm(m)
+    elif isinstance(m, (_NormBase, nn.GroupNorm, nn.LayerNorm)) and m.weight is not None:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+    else:
+        return
+    if getattr(m, "bias", None) is not None:
+        nn.init.zeros_(m.bias)

@@ -1,0 +1,68 @@
+"""28x28 DCGAN for MNIST-sized data: two stride-2 stages (7->14->28) instead of DCGAN's four.
+
+The generator net and the discriminator body are exposed as functions so `cgan` reuses them unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganscale.models.common import GanModule, norm2d, sn
+from ganscale.models.registry import register
+
+BASE = 7  # 28 / 2 / 2
+
+
+def generator_net(cfg, in_dim: int) -> nn.Sequential:
+    """Reshape before the first norm so every norm kind (incl. instance) sees a [2w, 7, 7] map."""
+    w, kind = cfg.g_width, cfg.g_norm
+    return nn.Sequential(
+        nn.Linear(in_dim, 2 * w * BASE * BASE),
+        nn.Unflatten(1, (2 * w, BASE, BASE)),
+        norm2d(kind, 2 * w),
+        nn.ReLU(),
+        nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
+        norm2d(kind, w),
+        nn.ReLU(),
+        nn.ConvTranspose2d(w, cfg.channels, 4, 2, 1),
+        nn.Tanh(),
+    )
+
+
+def discriminator_body(cfg) -> tuple[nn.Sequential, int]:
+    """Features phi(x) and their size; no norm on the first conv, as in Radford et al."""
+    dw, kind = cfg.d_width, cfg.d_norm
+    body = nn.Sequential(
+        sn(nn.Conv2d(cfg.channels, dw, 4, 2, 1), kind),
+        nn.LeakyReLU(0.2),
+        sn(nn.Conv2d(dw, 2 * dw, 4, 2, 1), kind),
+        norm2d(kind, 2 * dw),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+    )
+    return body, 2 * dw * BASE * BASE
+
+
+class DCGANGenerator(GanModule):
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        self.net = generator_net(cfg, cfg.z_dim)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z)
+
+
+class DCGANDiscriminator(GanModule):
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        self.body, self.feat_dim = discriminator_body(cfg)
+        self.head = sn(nn.Linear(self.feat_dim, 1), cfg.d_norm)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.body(x)).flatten()
+
+
+@register("dcgan")
+def build(cfg) -> tuple[nn.Module, nn.Module]:
+    return DCGANGenerator(cfg), DCGANDiscriminator(cfg)

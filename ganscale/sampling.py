@@ -1,0 +1,106 @@
+"""Turning a generator into pictures and arrays: fixed-noise grids, batched generation, files.
+
+Noise is drawn on the CPU from a seeded generator and then moved, so the same seed gives the same
+grid on any device and any number of processes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganscale.config import ModelConfig, config_from_dict
+from ganscale.errors import UserError
+
+
+def kimg_tag(cur_nimg: int) -> str:
+    """File-name tag for a training position, e.g. kimg-000012.480 (sorts in training order)."""
+    return f"kimg-{cur_nimg // 1000:06d}.{cur_nimg % 1000:03d}"
+
+
+def draw_noise(model: ModelConfig, num: int, seed: int, digit: int | None = None):
+    """(z, labels) for `num` samples; conditional models get `digit` or all digits in turn."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(num, model.z_dim, generator=gen)
+    if not model.num_classes:
+        return z, None
+    if digit is None:
+        labels = torch.arange(num) % model.num_classes
+    else:
+        labels = torch.full((num,), digit, dtype=torch.long)
+    return z, labels
+
+
+def grid_noise(model: ModelConfig, seed: int, rows: int = 10):
+    """The fixed noise of the progress grids: for conditional models, one row per class."""
+    z, labels = draw_noise(model, rows * rows, seed)
+    if labels is not None:
+        labels = torch.arange(rows).repeat_interleave(rows) % model.num_classes
+    return z, labels
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: torch.Tensor, labels, batch_size: int = 500) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU, generated in batches so that 50k samples fit in memory."""
+    device = next(generator.parameters()).device
+    outputs = []
+    for start in range(0, len(z), batch_size):
+        z_part = z[start:start + batch_size].to(device)
+        lab_part = None if labels is None else labels[start:start + batch_size].to(device)
+        outputs.append(generator(z_part, lab_part).float().cpu())
+    return torch.cat(outputs)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _atomic_target(path: Path) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"cannot write {path}: directory {path.parent} is not writable")
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 10) -> Path:
+    """A PNG grid, written to a temporary name and renamed, so a reader never sees half a file."""
+    from torchvision.utils import save_image
+
+    tmp = _atomic_target(path)
+    save_image((images.clamp(-1, 1) + 1) / 2, str(tmp), nrow=nrow, padding=2, format="png")
+    os.replace(tmp, path)
+    return path
+
+
+def save_npz(images: torch.Tensor, labels, path: Path) -> Path:
+    """uint8 [N, H, W] under `images` (plus `labels` for conditional models)."""
+    arrays = {"images": to_uint8(images)[:, 0].numpy()}
+    if labels is not None:
+        arrays["labels"] = labels.numpy().astype(np.int64)
+    tmp = _atomic_target(path)
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def build_generator(config: dict, weights: dict[str, torch.Tensor]) -> tuple[nn.Module, ModelConfig]:
+    """Rebuild G from a saved config and load its weights; a mismatch is a user-facing error."""
+    from ganscale.models import build_models
+
+    model_cfg = config_from_dict(config).model
+    generator, _ = build_models(model_cfg)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise UserError(f"weights do not fit arch {model_cfg.arch} ({first})") from None
+    return generator.eval(), model_cfg

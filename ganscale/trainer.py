@@ -1,0 +1,203 @@
+"""The GAN training step and its state: one Accelerate loop for CPU, one GPU, N GPUs and N nodes.
+
+Two-model DDP policy:
+- G and D are each prepared (wrapped) separately, so each has its own gradient all-reduce.
+- D phase: G's output is detached, so G gets no gradient. With n_critic == 1 the fakes are kept
+  (with their graph) and reused by the G phase, as the PyTorch DCGAN example does: one G forward.
+- G phase: D runs *unwrapped* with requires_grad off. Its parameters then get no gradient, so
+  DDP's gradient hooks on D never fire (they would, and corrupt the reducer, if D's parameters
+  received gradients through the unwrapped module).
+- The WGAN-GP / R1 penalties are part of D's loss before the single backward, so their gradients
+  go through the same DDP all-reduce as the main loss (autograd.grad with create_graph only builds
+  the graph; it does not accumulate into parameters).
+- BatchNorm: by default every rank normalises with its own batch statistics, and DDP broadcasts
+  rank 0's running statistics (buffers) at every forward, so the ranks' models stay identical.
+  `model.sync_bn=true` converts to SyncBatchNorm (CUDA only) for global batch statistics.
+Noise, fake labels and penalty mixes are drawn for the *global* batch from a generator seeded by
+the image position, and each rank takes its slice: the run does not depend on the world size.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ganscale.config import Config
+from ganscale.data import make_batches
+from ganscale.ema import EMA
+from ganscale.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from ganscale.models import build_models
+from ganscale.precision import Scaler, autocast, check_supported, effective_precision
+from ganscale.state import restore_rng, rng_state
+from ganscale.stats import StepStats
+
+
+def _optimizer(params, lr: float, cfg: Config, device: torch.device):
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.optim.beta1, cfg.optim.beta2), **fast)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, accelerator):
+        self.cfg, self.accelerator = cfg, accelerator
+        self.device = accelerator.device
+        self.precision = effective_precision(cfg.train.mixed_precision)
+        check_supported(self.precision, self.device)
+        self.world, self.rank = accelerator.num_processes, accelerator.process_index
+        self.global_batch = cfg.train.batch_size * self.world
+        self.images_per_step = self.global_batch * cfg.train.grad_accum * cfg.optim.n_critic
+        torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank
+        generator, discriminator = build_models(cfg.model)
+        self.ema = EMA(generator, cfg.train.ema_halflife_kimg, cfg.train.ema_rampup)
+        self.ema.model.to(self.device)
+        if cfg.model.sync_bn:
+            generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+            discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
+        opt_g = _optimizer(generator.parameters(), cfg.optim.lr_g, cfg, self.device)
+        opt_d = _optimizer(discriminator.parameters(), cfg.optim.lr_d, cfg, self.device)
+        self.G, self.D, self.opt_G, self.opt_D = accelerator.prepare(generator, discriminator, opt_g, opt_d)
+        self.G_plain = accelerator.unwrap_model(self.G)
+        self.D_plain = accelerator.unwrap_model(self.D)
+        if cfg.train.compile:
+            self.G, self.D = torch.compile(self.G), torch.compile(self.D)
+        self.scaler_G = Scaler(self.precision, self.device)
+        self.scaler_D = Scaler(self.precision, self.device)
+        self.noise = torch.Generator(device=self.device)
+        self.stats = StepStats(self.device)
+        self.cur_nimg = 0
+        self.step = 0
+        self.batches = None
+
+    # ----------------------------------------------------------------- randomness
+    def draw(self, position: int, salt: int):
+        """(z, fake labels, alpha) for this rank's slice of the global batch at `position`."""
+        cfg, gb, b = self.cfg, self.global_batch, self.cfg.train.batch_size
+        self.noise.manual_seed((cfg.train.seed * 1_000_003 + position) * 4 + salt)
+        part = slice(self.rank * b, (self.rank + 1) * b)
+        z = torch.randn(gb, cfg.model.z_dim, generator=self.noise, device=self.device)[part]
+        alpha = torch.rand(gb, 1, 1, 1, generator=self.noise, device=self.device)[part]
+        labels = None
+        if cfg.model.num_classes:
+            labels = torch.randint(0, cfg.model.num_classes, (gb,), generator=self.noise,
+                                   device=self.device)[part]
+        return z, labels, alpha
+
+    # ----------------------------------------------------------------- phases
+    def _d_loss(self, real, labels, fake, fake_labels, alpha):
+        loss_cfg = self.cfg.loss
+        use_r1 = loss_cfg.r1_gamma > 0 and self.step % loss_cfg.r1_every == 0
+        if use_r1:
+            real = real.detach().requires_grad_(True)
+        with autocast(self.precision, self.device):
+            real_logits = self.D(real, labels)
+            fake_logits = self.D(fake, fake_labels)
+            loss = d_loss(loss_cfg.kind, real_logits, fake_logits)
+            if loss_cfg.kind == "wgan-gp":
+                gp = gradient_penalty(self.D, real, fake, alpha, labels, self._grad_scale(self.scaler_D))
+                loss = loss + loss_cfg.gp_weight * gp
+            if use_r1:
+                r1 = r1_penalty(real_logits, real, self._grad_scale(self.scaler_D))
+                loss = loss + 0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every * r1
+        self.stats.add_d(loss, real_logits, fake_logits)
+        return loss
+
+    def _grad_scale(self, scaler: Scaler) -> float:
+        return scaler.scale_value if self.precision == "fp16" else 1.0
+
+    def d_phase(self, keep_fakes: bool, measure: bool):
+        """One D update over `grad_accum` micro-batches; returns the fakes if the G phase reuses them."""
+        accum, kept = self.cfg.train.grad_accum, []
+        for _ in range(accum):
+            real, labels = next(self.batches)
+            z, fake_labels, alpha = self.draw(self.cur_nimg, salt=0)
+            with self.accelerator.accumulate(self.G, self.D):
+                with torch.set_grad_enabled(keep_fakes), autocast(self.precision, self.device):
+                    fake = self.G(z, fake_labels)
+                loss = self._d_loss(real, labels, fake.detach(), fake_labels, alpha)
+                self.scaler_D.backward(loss / accum)
+            if keep_fakes:
+                kept.append((fake, fake_labels))
+            self.cur_nimg += self.global_batch
+        self._optimizer_step(self.opt_D, self.scaler_D, self.D_plain, "D", measure)
+        return kept
+
+    def g_phase(self, kept_fakes, measure: bool):
+        accum = self.cfg.train.grad_accum
+        self.D_plain.requires_grad_(False)
+        try:
+            for micro in range(accum):
+                with self.accelerator.accumulate(self.G, self.D):
+                    if kept_fakes:
+                        fake, fake_labels = kept_fakes[micro]
+                    else:
+                        z, fake_labels, _ = self.draw(self.cur_nimg + micro * self.global_batch, salt=1)
+                        with autocast(self.precision, self.device):
+                            fake = self.G(z, fake_labels)
+                    with autocast(self.precision, self.device):
+                        loss = g_loss(self.cfg.loss.kind, self.D_plain(fake, fake_labels))
+                    self.stats.add_g(loss)
+                    self.scaler_G.backward(loss / accum)
+        finally:
+            self.D_plain.requires_grad_(True)
+        self._optimizer_step(self.opt_G, self.scaler_G, self.G_plain, "G", measure)
+
+    def _optimizer_step(self, optimizer, scaler: Scaler, model, name: str, measure: bool):
+        if measure:  # gradient norms only at log steps: they cost a pass over all gradients
+            scaler.unscale(optimizer)
+            params = [p for p in model.parameters() if p.grad is not None]
+            self.stats.add_grad_norm(name, torch.nn.utils.get_total_norm([p.grad for p in params]))
+        scaler.step(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+
+    def train_step(self, measure: bool = False) -> None:
+        """n_critic D updates, one G update, one EMA update."""
+        start_nimg = self.cur_nimg
+        n_critic = self.cfg.optim.n_critic
+        kept = []
+        for critic in range(n_critic):
+            kept = self.d_phase(keep_fakes=(n_critic == 1), measure=measure and critic == n_critic - 1)
+        self.g_phase(kept, measure)
+        self.ema.update(self.G_plain, self.cur_nimg, self.cur_nimg - start_nimg)
+        self.step += 1
+
+    def start_data(self) -> None:
+        """(Re)build the batch stream at the current image position (after init, resume or rollback)."""
+        t = self.cfg.train
+        self.batches = make_batches(self.cfg.data, self.cfg.model, batch_size=t.batch_size, rank=self.rank,
+                                    world=self.world, seed=t.seed, device=self.device,
+                                    position=self.cur_nimg)
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """Everything a bit-exact resume needs. Collective: every rank must call it."""
+        from accelerate.utils import gather_object
+
+        rng_all = gather_object([rng_state(self.device)])
+        return {
+            "weights": {"generator": self.G_plain.state_dict(), "discriminator": self.D_plain.state_dict(),
+                        "generator_ema": self.ema.state_dict()},
+            "optimizers": {"optimizer_g": self.opt_G.state_dict(), "optimizer_d": self.opt_D.state_dict()},
+            "state": {"step": self.step, "cur_nimg": self.cur_nimg, "data_position": self.cur_nimg,
+                      "world_size": self.world, "config": self.cfg.to_dict(),
+                      "fingerprint": self.cfg.fingerprint(), "rng": rng_all,
+                      "scaler_g": self.scaler_G.state_dict(), "scaler_d": self.scaler_D.state_dict()},
+        }
+
+    def load_state_dict(self, state: dict, weights: dict, optimizers: dict) -> None:
+        from ganscale.errors import UserError
+
+        if state.get("fingerprint") != self.cfg.fingerprint():
+            saved = state.get("config", {}).get("model", {})
+            raise UserError(f"checkpoint model {saved.get('arch')!r} ({saved}) does not match this run's "
+                            f"model.* settings; resume with the same model config")
+        self.G_plain.load_state_dict(weights["generator"])
+        self.D_plain.load_state_dict(weights["discriminator"])
+        self.ema.load_state_dict(weights["generator_ema"])
+        self.opt_G.load_state_dict(optimizers["optimizer_g"])
+        self.opt_D.load_state_dict(optimizers["optimizer_d"])
+        self.scaler_G.load_state_dict(state.get("scaler_g", {}))
+        self.scaler_D.load_state_dict(state.get("scaler_d", {}))
+        self.step, self.cur_nimg = int(state["step"]), int(state["data_position"])
+        rngs = state.get("rng", [])
+        if len(rngs) == self.world:  # same world size: each rank continues its own RNG streams
+            restore_rng(rngs[self.rank], self.device)
+        self.start_data()

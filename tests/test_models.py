@@ -1,0 +1,148 @@
+"""Shape/range/gradient contract of every architecture, checked on CPU with batch 4."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from ganscale.config import ModelConfig, load_config
+from ganscale.errors import UserError
+from ganscale.models import ARCHS, build_models
+
+B = 4
+PRESETS = ["mnist-mlp", "mnist-dcgan", "mnist-dcgan64", "mnist-cgan"]
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    return next(f for f in dataclasses.fields(ModelConfig) if f.name == name).metadata["choices"]
+
+
+G_NORMS, D_NORMS = _choices("g_norm"), _choices("d_norm")
+
+
+def _labels(cfg: ModelConfig) -> torch.Tensor | None:
+    return torch.arange(B) % cfg.num_classes if cfg.num_classes else None
+
+
+def _run(cfg: ModelConfig):
+    torch.manual_seed(0)
+    g, d = build_models(cfg)
+    y = _labels(cfg)
+    x = g(torch.randn(B, cfg.z_dim), y)
+    return g, d, x, d(x, y)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_shapes_and_range(preset):
+    cfg = load_config(preset).model
+    g, d, x, logits = _run(cfg)
+    assert x.shape == (B, 1, cfg.image_size, cfg.image_size)
+    assert cfg.image_size == (64 if preset == "mnist-dcgan64" else 28)
+    assert x.min() >= -1 and x.max() <= 1
+    assert logits.shape == (B,)
+    for m in (g, d):
+        assert (m.z_dim, m.num_classes, m.image_size, m.channels) == (
+            cfg.z_dim, cfg.num_classes, cfg.image_size, cfg.channels)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_gradient_reaches_every_g_param(preset):
+    cfg = load_config(preset).model
+    g, _, _, logits = _run(cfg)
+    logits.mean().backward()
+    for name, p in g.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("g_norm", G_NORMS)
+@pytest.mark.parametrize("d_norm", D_NORMS)
+def test_dcgan_every_norm(g_norm, d_norm):
+    cfg = ModelConfig(arch="dcgan", g_width=8, d_width=8, g_norm=g_norm, d_norm=d_norm)
+    _, _, x, logits = _run(cfg)
+    assert x.shape == (B, 1, 28, 28) and logits.shape == (B,)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("norm", ["none", "instance", "layer", "spectral"])
+def test_dcgan64_other_norms(norm):
+    cfg = ModelConfig(arch="dcgan64", image_size=64, g_width=4, d_width=4,
+                      g_norm="layer" if norm == "spectral" else norm, d_norm=norm)
+    _, _, x, logits = _run(cfg)
+    assert x.shape == (B, 1, 64, 64) and logits.shape == (B,)
+
+
+def test_dcgan64_matches_pytorch_examples_param_count():
+    # pytorch/examples dcgan/main.py prints these totals for nc=3, nz=100, ngf=ndf=64.
+    cfg = ModelConfig(arch="dcgan64", image_size=64, channels=3, d_norm="batch")
+    g, d = build_models(cfg)
+    assert sum(p.numel() for p in g.parameters()) == 3_576_704
+    assert sum(p.numel() for p in d.parameters()) == 2_765_568
+
+
+def test_spectral_norm_is_one_after_init():
+    torch.manual_seed(0)
+    _, d = build_models(ModelConfig(arch="dcgan", d_norm="spectral", d_width=8))
+    d.eval()
+    for m in d.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            sigma = torch.linalg.matrix_norm(m.weight.flatten(1), ord=2).item()
+            assert sigma == pytest.approx(1.0, abs=0.05)
+
+
+def test_dcgan_init():
+    torch.manual_seed(0)
+    g, _ = build_models(ModelConfig(arch="dcgan"))
+    conv = next(m for m in g.modules() if isinstance(m, nn.ConvTranspose2d))
+    bn = next(m for m in g.modules() if isinstance(m, nn.BatchNorm2d))
+    assert conv.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    assert conv.bias.abs().max() == 0
+    assert bn.weight.mean().item() == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("d_norm", D_NORMS)
+def test_mlp_norms(d_norm):
+    g_norm = "batch" if d_norm == "spectral" else d_norm
+    cfg = ModelConfig(arch="mlp", g_norm=g_norm, d_norm=d_norm)
+    if d_norm == "instance":
+        with pytest.raises(UserError, match="model.g_norm=instance is not supported by arch mlp"):
+            build_models(cfg)
+        return
+    _, _, x, logits = _run(cfg)
+    assert x.shape == (B, 1, 28, 28) and logits.shape == (B,)
+
+
+def test_mlp_layer_widths():
+    g, d = build_models(load_config("mnist-mlp").model)
+    widths = [[(m.in_features, m.out_features) for m in net.modules() if isinstance(m, nn.Linear)]
+              for net in (g, d)]
+    assert widths[0] == [(100, 256), (256, 512), (512, 1024), (1024, 784)]
+    assert widths[1] == [(784, 512), (512, 256), (256, 1)]
+
+
+def test_cgan_logits_depend_on_label():
+    cfg = load_config("mnist-cgan").model
+    torch.manual_seed(0)
+    _, d = build_models(cfg)
+    x = torch.rand(B, 1, 28, 28) * 2 - 1
+    zeros = torch.zeros(B, dtype=torch.long)
+    assert not torch.allclose(d(x, zeros), d(x, zeros + 3))
+
+
+def test_cgan_requires_labels():
+    g, d = build_models(load_config("mnist-cgan").model)
+    with pytest.raises(UserError, match="labels"):
+        g(torch.randn(B, 100))
+    with pytest.raises(UserError, match="labels"):
+        d(torch.zeros(B, 1, 28, 28))
+
+
+def test_unknown_arch():
+    with pytest.raises(UserError, match="dcgan64"):
+        build_models(ModelConfig(arch="resnet"))
+
+
+def test_archs_match_config_choices():
+    assert set(ARCHS) == set(_choices("arch"))
