@@ -154,6 +154,11 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     """Check a value against its field's type; ints are accepted where floats are expected."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" (no decimal point) as a string
+            return float(value)
+        except ValueError:
+            pass
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

@@ -1,0 +1,77 @@
+"""What a valid configuration is, and the one-line errors for everything else."""
+
+import pytest
+
+from ganscale.config import config_from_dict, load_config, preset_names
+from ganscale.errors import UserError
+
+
+def test_presets_ship_with_the_package():
+    assert set(preset_names()) >= {"mnist-mlp", "mnist-dcgan", "mnist-dcgan64", "mnist-cgan"}
+
+
+def test_mlp_preset_is_the_classic_recipe():
+    cfg = load_config("mnist-mlp")
+    assert cfg.model.arch == "mlp" and cfg.model.z_dim == 100
+    assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.optim.beta1) == (2e-4, 2e-4, 0.5)
+
+
+def test_overrides_are_typed():
+    cfg = load_config("mnist-dcgan", overrides=["train.batch_size=128", "optim.lr_d=1e-3", "train.max_kimg=2",
+                                                "loss.kind=hinge", "model.sync_bn=false"])
+    assert cfg.train.batch_size == 128 and cfg.optim.lr_d == 1e-3
+    assert isinstance(cfg.train.max_kimg, float) and cfg.loss.kind == "hinge"
+
+
+def test_config_file_then_overrides(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("train:\n  batch_size: 32\n  max_kimg: 5\nloss:\n  kind: lsgan\n")
+    cfg = load_config("mnist-dcgan", str(path), ["train.batch_size=8"])
+    assert (cfg.train.batch_size, cfg.train.max_kimg, cfg.loss.kind) == (8, 5.0, "lsgan")
+
+
+def test_round_trip_through_dict():
+    cfg = load_config("mnist-cgan", overrides=["train.seed=7"])
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["train.batch_size=0"], "train.batch_size=0 is out of range; must be >= 1"),
+    (["train.batch_size=-4"], "must be >= 1"),
+    (["optim.lr_g=0"], "optim.lr_g=0.0 is out of range; must be > 0.0"),
+    (["optim.lr_d=-1e-4"], "must be > 0.0"),
+    (["optim.n_critic=0"], "optim.n_critic=0 is out of range"),
+    (["train.batch_size=abc"], "train.batch_size='abc': expected int"),
+    (["train.batch_size=1.5"], "expected int"),
+    (["loss.kind=wasserstein"], "loss.kind='wasserstein' is not allowed; choose one of: nonsaturating"),
+    (["train.mixed_precision=fp8"], "choose one of: no, bf16, fp16"),
+    (["train.bogus=1"], "unknown key 'train.bogus'"),
+    (["nosection.key=1"], "unknown config section 'nosection'"),
+    (["batch_size"], "bad override 'batch_size'"),
+    (["model.arch=cgan"], "arch cgan needs >= 2 classes"),
+    (["model.image_size=64"], "arch dcgan needs 28"),
+    (["model.sync_bn=true", "model.g_norm=none"], "neither g_norm nor d_norm is batch"),
+])
+def test_bad_values_name_the_value_and_what_is_allowed(overrides, message):
+    with pytest.raises(UserError, match=None) as err:
+        load_config("mnist-dcgan", overrides=overrides)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_preset_lists_the_allowed_ones():
+    with pytest.raises(UserError, match="unknown preset 'mnist-foo'; allowed: mnist-cgan, mnist-dcgan"):
+        load_config("mnist-foo")
+
+
+def test_bad_config_files(tmp_path):
+    with pytest.raises(UserError, match="file not found"):
+        load_config("mnist-dcgan", str(tmp_path / "missing.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: [1, 2\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config("mnist-dcgan", str(broken))
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("train:\n  epochs: 3\n")
+    with pytest.raises(UserError, match="unknown key 'train.epochs'"):
+        load_config("mnist-dcgan", str(wrong))

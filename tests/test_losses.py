@@ -1,0 +1,89 @@
+"""What each loss is: hand-computed values on tiny logits."""
+
+import math
+
+import pytest
+import torch
+
+from ganscale.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+
+REAL = torch.tensor([2.0, -1.0])
+FAKE = torch.tensor([0.5, -3.0])
+
+
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+def mean(values):
+    return sum(values) / len(values)
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    # -log sigmoid(r) - log(1 - sigmoid(f)) = softplus(-r) + softplus(f)
+    ("nonsaturating", mean([softplus(-2.0), softplus(1.0)]) + mean([softplus(0.5), softplus(-3.0)])),
+    ("minimax", mean([softplus(-2.0), softplus(1.0)]) + mean([softplus(0.5), softplus(-3.0)])),
+    ("lsgan", 0.5 * mean([(2 - 1) ** 2, (-1 - 1) ** 2]) + 0.5 * mean([0.5**2, 9.0])),
+    ("hinge", mean([max(0, 1 - 2.0), max(0, 1 + 1.0)]) + mean([max(0, 1 + 0.5), max(0, 1 - 3.0)])),
+    ("wgan-gp", mean([0.5, -3.0]) - mean([2.0, -1.0])),
+])
+def test_d_loss(kind, expected):
+    assert d_loss(kind, REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("nonsaturating", mean([softplus(-0.5), softplus(3.0)])),  # -log D(G(z))
+    ("minimax", -mean([softplus(0.5), softplus(-3.0)])),  # log(1 - D(G(z)))
+    ("lsgan", 0.5 * mean([(0.5 - 1) ** 2, (-3 - 1) ** 2])),
+    ("hinge", -mean([0.5, -3.0])),
+    ("wgan-gp", -mean([0.5, -3.0])),
+])
+def test_g_loss(kind, expected):
+    assert g_loss(kind, FAKE).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_nonsaturating_is_bce_with_logits():
+    real, fake = torch.randn(16), torch.randn(16)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = bce(real, torch.ones(16)) + bce(fake, torch.zeros(16))
+    assert d_loss("nonsaturating", real, fake).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert g_loss("nonsaturating", fake).item() == pytest.approx(bce(fake, torch.ones(16)).item(), rel=1e-6)
+
+
+def test_bf16_logits_give_fp32_losses():
+    assert d_loss("nonsaturating", REAL.bfloat16(), FAKE.bfloat16()).dtype == torch.float32
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    # D(x) = w . x has input gradient w everywhere: penalty = (||w|| - 1)^2, here (5 - 1)^2 = 16.
+    w = torch.tensor([3.0, 4.0])
+
+    def critic(x, labels=None):
+        return (x.flatten(1) * w).sum(1)
+
+    real, fake = torch.randn(4, 1, 1, 2), torch.randn(4, 1, 1, 2)
+    alpha = torch.rand(4, 1, 1, 1)
+    assert gradient_penalty(critic, real, fake, alpha).item() == pytest.approx(16.0)
+    # A loss scale applied before differentiating is divided back out.
+    assert gradient_penalty(critic, real, fake, alpha, grad_scale=1024.0).item() == pytest.approx(16.0)
+
+
+def test_gradient_penalty_trains_the_critic():
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    real, fake = torch.randn(4, 1, 1, 2), torch.randn(4, 1, 1, 2)
+    penalty = gradient_penalty(lambda x, labels=None: (x.flatten(1) * w).sum(1), real, fake,
+                               torch.rand(4, 1, 1, 1))
+    penalty.backward()
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w|| = 2 * 4 * w / 5
+    assert torch.allclose(w.grad, 1.6 * torch.tensor([3.0, 4.0]))
+
+
+def test_r1_penalty_is_squared_input_gradient_norm():
+    x = torch.randn(3, 1, 2, 2, requires_grad=True)
+    logits = 2.0 * x.flatten(1).sum(1)  # gradient 2 in each of 4 pixels: ||g||^2 = 16
+    assert r1_penalty(logits, x).item() == pytest.approx(16.0)
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="unknown loss kind"):
+        d_loss("nope", REAL, FAKE)
