@@ -104,3 +104,12 @@ def build_generator(config: dict, weights: dict[str, torch.Tensor]) -> tuple[nn.
         first = str(err).splitlines()[0]
         raise UserError(f"weights do not fit arch {model_cfg.arch} ({first})") from None
     return generator.eval(), model_cfg
+
+
+def write_gif(frames: list, path: Path, durations_ms: list[int]) -> Path:
+    """An endlessly looping GIF from PIL images, written atomically."""
+    tmp = _atomic_target(path)
+    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations_ms,
+                   loop=0, optimize=True)
+    os.replace(tmp, path)
+    return path
