@@ -74,10 +74,13 @@ def _handle_divergence(trainer, checkpointer, values) -> None:
         raise DivergenceError(f"non-finite training statistics at step {trainer.step} "
                               f"(kimg {trainer.cur_nimg / 1000:.1f}): {values}; last good checkpoint: "
                               f"{latest or 'none'}; try a lower lr or train.on_nan=rollback")
+    # Halve the lr in use, not the checkpoint's: restoring resets it to the saved value, and a second
+    # divergence before the next checkpoint must not retry the same lr (an endless loop).
+    lrs = [[group["lr"] for group in opt.param_groups] for opt in (trainer.opt_G, trainer.opt_D)]
     checkpointer.restore(trainer, latest)
-    for optimizer in (trainer.opt_G, trainer.opt_D):
-        for group in optimizer.param_groups:
-            group["lr"] *= 0.5
+    for optimizer, previous in zip((trainer.opt_G, trainer.opt_D), lrs, strict=True):
+        for group, lr in zip(optimizer.param_groups, previous, strict=True):
+            group["lr"] = lr * 0.5
     trainer.accelerator.print(f"non-finite losses: rolled back to {latest}, learning rates halved")
 
 

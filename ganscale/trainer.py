@@ -2,16 +2,20 @@
 
 Two-model DDP policy:
 - G and D are each prepared (wrapped) separately, so each has its own gradient all-reduce.
-- D phase: G's output is detached, so G gets no gradient. With n_critic == 1 the fakes are kept
-  (with their graph) and reused by the G phase, as the PyTorch DCGAN example does: one G forward.
+- D phase: G's output is detached, so G gets no gradient. With n_critic == 1 the G phase trains on
+  the D phase's fakes. Without accumulation they are kept (with their graph), as the PyTorch DCGAN
+  example does: one G forward. With grad_accum > 1 the G phase regenerates them from the same noise
+  inside its own accumulate(): a kept fake's graph comes from a forward in the D phase's no_sync /
+  sync context, and DDP would all-reduce only the first micro-batch's part of G's gradient.
 - G phase: D runs *unwrapped* with requires_grad off. Its parameters then get no gradient, so
   DDP's gradient hooks on D never fire (they would, and corrupt the reducer, if D's parameters
   received gradients through the unwrapped module).
 - The WGAN-GP / R1 penalties are part of D's loss before the single backward, so their gradients
   go through the same DDP all-reduce as the main loss (autograd.grad with create_graph only builds
   the graph; it does not accumulate into parameters).
-- BatchNorm: by default every rank normalises with its own batch statistics, and DDP broadcasts
-  rank 0's running statistics (buffers) at every forward, so the ranks' models stay identical.
+- BatchNorm: by default every rank normalises with its own batch statistics; DDP broadcasts rank
+  0's running statistics (buffers) at every forward, and the trainer again at the end of each step
+  (`_sync_buffers`), so the ranks' G, D and G_ema are identical between steps.
   `model.sync_bn=true` converts to SyncBatchNorm (CUDA only) for global batch statistics.
 Noise, fake labels and penalty mixes are drawn for the *global* batch from a generator seeded by
 the image position, and each rank takes its slice: the run does not depend on the world size.
@@ -47,6 +51,9 @@ class Trainer:
         self.images_per_step = self.global_batch * cfg.train.grad_accum * cfg.optim.n_critic
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank
         generator, discriminator = build_models(cfg.model)
+        if self.device.type == "cpu":  # oneDNN convs run faster on NHWC weights (docs/benchmarks.md)
+            generator = generator.to(memory_format=torch.channels_last)
+            discriminator = discriminator.to(memory_format=torch.channels_last)
         self.ema = EMA(generator, cfg.train.ema_halflife_kimg, cfg.train.ema_rampup)
         self.ema.model.to(self.device)
         if cfg.model.sync_bn:
@@ -68,18 +75,25 @@ class Trainer:
         self.batches = None
 
     # ----------------------------------------------------------------- randomness
-    def draw(self, position: int, salt: int):
-        """(z, fake labels, alpha) for this rank's slice of the global batch at `position`."""
+    def draw(self, position: int, salt: int) -> list[tuple]:
+        """[(z, fake labels, alpha)] for this rank, one per micro-batch of the update starting at `position`.
+
+        The noise of all the update's grad_accum x world x batch images is drawn at once, seeded by
+        `position`; micro-batch m of rank r takes images [m*G + r*b, m*G + (r+1)*b) (G = global batch),
+        the same positions the data stream gives it. So an image's noise depends only on its global
+        position: not on the world size, nor on the split into micro-batches.
+        """
         cfg, gb, b = self.cfg, self.global_batch, self.cfg.train.batch_size
+        n = gb * cfg.train.grad_accum
         self.noise.manual_seed((cfg.train.seed * 1_000_003 + position) * 4 + salt)
-        part = slice(self.rank * b, (self.rank + 1) * b)
-        z = torch.randn(gb, cfg.model.z_dim, generator=self.noise, device=self.device)[part]
-        alpha = torch.rand(gb, 1, 1, 1, generator=self.noise, device=self.device)[part]
+        z = torch.randn(n, cfg.model.z_dim, generator=self.noise, device=self.device)
+        alpha = torch.rand(n, 1, 1, 1, generator=self.noise, device=self.device)
         labels = None
         if cfg.model.num_classes:
-            labels = torch.randint(0, cfg.model.num_classes, (gb,), generator=self.noise,
-                                   device=self.device)[part]
-        return z, labels, alpha
+            labels = torch.randint(0, cfg.model.num_classes, (n,), generator=self.noise, device=self.device)
+        parts = [slice(m * gb + self.rank * b, m * gb + (self.rank + 1) * b)
+                 for m in range(cfg.train.grad_accum)]
+        return [(z[part], None if labels is None else labels[part], alpha[part]) for part in parts]
 
     # ----------------------------------------------------------------- phases
     def _d_loss(self, real, labels, fake, fake_labels, alpha):
@@ -106,9 +120,10 @@ class Trainer:
     def d_phase(self, keep_fakes: bool, measure: bool):
         """One D update over `grad_accum` micro-batches; returns the fakes if the G phase reuses them."""
         accum, kept = self.cfg.train.grad_accum, []
-        for _ in range(accum):
+        draws = self.draw(self.cur_nimg, salt=0)
+        for micro in range(accum):
             real, labels = next(self.batches)
-            z, fake_labels, alpha = self.draw(self.cur_nimg, salt=0)
+            z, fake_labels, alpha = draws[micro]
             with self.accelerator.accumulate(self.G, self.D):
                 with torch.set_grad_enabled(keep_fakes), autocast(self.precision, self.device):
                     fake = self.G(z, fake_labels)
@@ -120,8 +135,10 @@ class Trainer:
         self._optimizer_step(self.opt_D, self.scaler_D, self.D_plain, "D", measure)
         return kept
 
-    def g_phase(self, kept_fakes, measure: bool):
+    def g_phase(self, kept_fakes, measure: bool, draws=None):
         accum = self.cfg.train.grad_accum
+        if not kept_fakes and draws is None:
+            draws = self.draw(self.cur_nimg, salt=1)
         self.D_plain.requires_grad_(False)
         try:
             for micro in range(accum):
@@ -129,7 +146,7 @@ class Trainer:
                     if kept_fakes:
                         fake, fake_labels = kept_fakes[micro]
                     else:
-                        z, fake_labels, _ = self.draw(self.cur_nimg + micro * self.global_batch, salt=1)
+                        z, fake_labels, _ = draws[micro]
                         with autocast(self.precision, self.device):
                             fake = self.G(z, fake_labels)
                     with autocast(self.precision, self.device):
@@ -151,13 +168,28 @@ class Trainer:
     def train_step(self, measure: bool = False) -> None:
         """n_critic D updates, one G update, one EMA update."""
         start_nimg = self.cur_nimg
-        n_critic = self.cfg.optim.n_critic
+        n_critic, accum = self.cfg.optim.n_critic, self.cfg.train.grad_accum
         kept = []
         for critic in range(n_critic):
-            kept = self.d_phase(keep_fakes=(n_critic == 1), measure=measure and critic == n_critic - 1)
-        self.g_phase(kept, measure)
+            kept = self.d_phase(keep_fakes=(n_critic == 1 and accum == 1),
+                                measure=measure and critic == n_critic - 1)
+        same_fakes = self.draw(start_nimg, salt=0) if n_critic == 1 and accum > 1 else None
+        self.g_phase(kept, measure, same_fakes)
+        self._sync_buffers()
         self.ema.update(self.G_plain, self.cur_nimg, self.cur_nimg - start_nimg)
         self.step += 1
+
+    def _sync_buffers(self) -> None:
+        """Give every rank rank 0's buffers (BatchNorm running statistics) at the end of the step.
+
+        DDP broadcasts them only at the start of the wrapped model's next forward: until then each rank
+        holds statistics updated by its own last batch (and D's by the G phase, which runs D unwrapped),
+        and G_ema copies G's. Broadcasting here keeps G, D and G_ema identical on every rank between steps.
+        """
+        if self.world > 1:
+            for model in (self.G_plain, self.D_plain):
+                for buffer in model.buffers():
+                    torch.distributed.broadcast(buffer, src=0)
 
     def start_data(self) -> None:
         """(Re)build the batch stream at the current image position (after init, resume or rollback)."""

@@ -1,0 +1,1 @@
+"""Package-data home of the pinned evaluator weights (read through importlib.resources)."""
