@@ -199,6 +199,8 @@ class Checkpointer:
         self.root = Path(run_dir) / "checkpoints"
         self.keep, self.accelerator = keep, accelerator
         self.last_saved_nimg: int | None = None
+        self.best_root = Path(run_dir) / "best"
+        self.best_nimg: int | None = None
 
     def latest(self) -> Path | None:
         return latest_checkpoint(self.root)
@@ -216,6 +218,29 @@ class Checkpointer:
             prune(self.root, self.keep)
         self.accelerator.wait_for_everyone()
         self.last_saved_nimg = trainer.cur_nimg
+        return path
+
+    def best_fid(self) -> float:
+        best = latest_checkpoint(self.best_root)
+        return float(read_state(best).get("metrics", {}).get("fid", "inf")) if best else float("inf")
+
+    def save_best(self, trainer, metrics: dict[str, float]) -> Path | None:
+        """Keep the checkpoint with the lowest FID-MNIST in run_dir/best (collective, like save)."""
+        from accelerate.utils import broadcast_object_list
+
+        decision = [metrics["fid"] < self.best_fid()]
+        if self.accelerator.num_processes > 1:
+            broadcast_object_list(decision, from_process=0)
+        self.best_nimg = trainer.cur_nimg
+        if not decision[0]:
+            return None
+        snapshot = trainer.state_dict()
+        path = None
+        if self.accelerator.is_main_process:
+            path = write_checkpoint(self.best_root, kimg_tag(trainer.cur_nimg), snapshot["weights"],
+                                    snapshot["optimizers"], {**snapshot["state"], "metrics": metrics})
+            prune(self.best_root, 1)
+        self.accelerator.wait_for_everyone()
         return path
 
     def restore(self, trainer, path: Path) -> None:

@@ -84,6 +84,26 @@ def _handle_divergence(trainer, checkpointer, values) -> None:
     trainer.accelerator.print(f"non-finite losses: rolled back to {latest}, learning rates halved")
 
 
+def evaluate_and_keep_best(trainer, checkpointer, tracker) -> dict | None:
+    """Sharded evaluation of G_ema; the best FID-MNIST so far is kept as a checkpoint in best/."""
+    from accelerate.utils import broadcast_object_list
+
+    from ganscale.evaluation import evaluate_generator
+
+    cfg = trainer.cfg
+    metrics = evaluate_generator(trainer.ema.model, cfg.model, cfg.eval.num, seed=cfg.train.seed,
+                                 accelerator=trainer.accelerator, data_root=cfg.data.root)
+    shared = [metrics]
+    if trainer.accelerator.num_processes > 1:
+        broadcast_object_list(shared, from_process=0)
+    metrics = shared[0]
+    tracker.log({f"eval/{name}": value for name, value in metrics.items()}, trainer.step)
+    trainer.accelerator.print(f"kimg {trainer.cur_nimg / 1000:.1f}: FID-MNIST {metrics['fid']:.2f}, "
+                              f"precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}")
+    checkpointer.save_best(trainer, metrics)
+    return metrics
+
+
 def train(trainer, checkpointer, tracker) -> str:
     """Run until max_kimg (or a stop request); returns DONE or PREEMPTED."""
     cfg = trainer.cfg
@@ -114,6 +134,8 @@ def train(trainer, checkpointer, tracker) -> str:
                 continue
         if crossed(previous, trainer.cur_nimg, cfg.log.sample_every):
             save_samples(trainer, tracker, fixed)
+        if cfg.eval.every and crossed(previous, trainer.cur_nimg, cfg.eval.every):
+            evaluate_and_keep_best(trainer, checkpointer, tracker)
         if will_checkpoint:
             checkpointer.save(trainer)
         if signalled or out_of_time or steps_this_run == cfg.train.stop_after_steps:
@@ -122,4 +144,6 @@ def train(trainer, checkpointer, tracker) -> str:
     bar.close()
     save_samples(trainer, tracker, fixed)
     checkpointer.save(trainer)  # no-op when this position is already saved
+    if outcome == DONE and (cfg.eval.at_end or cfg.eval.every) and checkpointer.best_nimg != trainer.cur_nimg:
+        evaluate_and_keep_best(trainer, checkpointer, tracker)
     return outcome

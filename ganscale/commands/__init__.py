@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: tuple[str, ...] = ("animate", "interpolate")
+MODULES: tuple[str, ...] = ("animate", "interpolate", "evaluate")
 
 
 def _modules():
