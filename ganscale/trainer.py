@@ -57,6 +57,11 @@ class Trainer:
         self.ema = EMA(generator, cfg.train.ema_halflife_kimg, cfg.train.ema_rampup)
         self.ema.model.to(self.device)
         if cfg.model.sync_bn:
+            if self.world > 1 and self.device.type != "cuda":
+                from ganscale.errors import UserError
+
+                raise UserError("model.sync_bn=true needs CUDA GPUs (SyncBatchNorm is GPU-only); "
+                                "on CPU use model.sync_bn=false (per-rank statistics)")
             generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(generator)
             discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         opt_g = _optimizer(generator.parameters(), cfg.optim.lr_g, cfg, self.device)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: tuple[str, ...] = ("animate", "interpolate", "evaluate")
+MODULES: tuple[str, ...] = ("animate", "interpolate", "evaluate", "submit")
 
 
 def _modules():
