@@ -114,3 +114,16 @@ def test_broken_or_foreign_checkpoints(dcgan_run, tmp_path):
                       f"train.resume={latest}", *TINY], env)
     expect_user_error(result, "does not match")
     assert not (tmp_path / "other" / "checkpoints").exists()
+
+
+def test_time_budget_stops_cleanly_with_checkpoint_and_samples(tmp_path, cli_env):
+    run_dir = tmp_path / "timed"
+    result = run_cli(["train", "--preset", "mnist-mlp", "--run-dir", str(run_dir), *TINY,
+                      "train.max_minutes=0.05", "train.max_kimg=1000"], cli_env)
+    assert_ok(result)
+    from ganscale.checkpoint import read_state
+
+    state = read_state(latest_checkpoint_dir(run_dir))
+    assert 0 < state["cur_nimg"] < 1_000_000
+    newest_grid = sorted((run_dir / "samples").iterdir())[-1]
+    assert newest_grid.name == f"kimg-{state['cur_nimg'] // 1000:06d}.{state['cur_nimg'] % 1000:03d}.png"
