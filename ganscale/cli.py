@@ -98,11 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": cmd_train, "sample": cmd_sample, "export": cmd_export, **commands.handlers()}
     try:
         return handlers[args.command](args)
+    # One write per message: ranks share stderr, and print() writes the newline separately.
     except UserError as err:
-        print(f"ganscale {args.command}: error: {err}", file=sys.stderr)
+        sys.stderr.write(f"ganscale {args.command}: error: {err}\n")
         return EXIT_USER_ERROR
     except DivergenceError as err:
-        print(f"ganscale {args.command}: diverged: {err}", file=sys.stderr)
+        sys.stderr.write(f"ganscale {args.command}: diverged: {err}\n")
         return EXIT_DIVERGED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

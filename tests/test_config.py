@@ -50,7 +50,7 @@ def test_round_trip_through_dict():
     (["batch_size"], "bad override 'batch_size'"),
     (["model.arch=cgan"], "arch cgan needs >= 2 classes"),
     (["model.image_size=64"], "arch dcgan needs 28"),
-    (["model.sync_bn=true", "model.g_norm=none"], "neither g_norm nor d_norm is batch"),
+    (["model.sync_bn=true", "model.g_norm=none", "model.d_norm=none"], "neither g_norm nor d_norm is batch"),
 ])
 def test_bad_values_name_the_value_and_what_is_allowed(overrides, message):
     with pytest.raises(UserError, match=None) as err:

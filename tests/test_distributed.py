@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -333,8 +334,10 @@ def test_bf16_run_finishes_with_finite_weights(runs):
 
 
 def diverged_messages(runs: Runs, fragment: str) -> list[str]:
-    return [line for line in runs.launches["A"].stderr.splitlines()
-            if line.startswith("ganscale train: diverged: non-finite") and fragment in line]
+    # Two ranks write to one stderr pipe, so a message may share its line with the other rank's output:
+    # find each message by its prefix rather than by whole lines.
+    pattern = r"ganscale train: diverged: non-finite.*?(?=ganscale train: diverged:|\n|$)"
+    return [m for m in re.findall(pattern, runs.launches["A"].stderr) if fragment in m]
 
 
 @pytest.mark.slow
