@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: tuple[str, ...] = ("animate", "interpolate", "evaluate", "submit")
+MODULES: tuple[str, ...] = ("animate", "interpolate", "evaluate", "bench", "submit")
 
 
 def _modules():
