@@ -18,6 +18,14 @@ from ganscale.errors import DivergenceError, UserError
 EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_PREEMPTED = 2, 3, 75
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one stderr line (argparse prints the usage block first)."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_USER_ERROR)
+
+
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a GAN", description="Train a GAN. Options after the flags are "
                        "config overrides, e.g. train.max_kimg=2 train.batch_size=128 loss.kind=hinge.")
@@ -46,7 +54,7 @@ def _export_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganscale", description="Train GANs at scale with Accelerate.")
+    parser = OneLineParser(prog="ganscale", description="Train GANs at scale with Accelerate.")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_train_parser, _sample_parser, _export_parser):
         add(sub)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,22 @@ from typing import Any, get_type_hints
 import yaml
 
 from ganscale.errors import UserError
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with only true/false as booleans (as in YAML 1.2).
+
+    YAML 1.1 also reads yes/no/on/off as booleans, which turned `train.mixed_precision=no` into
+    False and got it refused; every boolean option here is spelled true/false instead.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def _opt(default, *, choices=None, min=None, max=None, above=None, doc=""):
@@ -135,7 +152,7 @@ def preset_names() -> list[str]:
 
 def _read_yaml(text: str, origin: str) -> dict:
     try:
-        loaded = yaml.safe_load(text) or {}
+        loaded = yaml.load(text, Loader=_Loader) or {}
     except yaml.YAMLError as err:
         raise UserError(f"{origin}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(loaded, dict):
@@ -162,7 +179,8 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise UserError(f"{key}={value!r}: expected {kind.__name__}")
+        expected = "true or false" if kind is bool else kind.__name__
+        raise UserError(f"{key}={value!r}: expected {expected}")
     return value
 
 
@@ -191,7 +209,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or "." not in key:
         raise UserError(f"bad override {item!r}: expected section.key=value, e.g. train.batch_size=128")
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = yaml.load(raw, Loader=_Loader) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
     return key.strip(), value

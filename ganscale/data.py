@@ -36,7 +36,8 @@ def load_mnist(root: str | Path = "", train: bool = True, download: bool = True)
         dataset = MNIST(root=str(root), train=train, download=download)
     except (RuntimeError, OSError) as err:
         where = root.resolve() / "MNIST" / "raw"
-        raise UserError(f"MNIST not found under {root} and could not be downloaded ({err}); "
+        reason = " ".join(str(err).split())[:240]  # torchvision's download errors span several lines
+        raise UserError(f"MNIST not found under {root} and could not be downloaded ({reason}); "
                         f"put the four IDX files ({', '.join(MNIST_FILES)}) in {where} "
                         "or set data.root / $GANSCALE_DATA") from None
     return dataset.data.contiguous(), dataset.targets.long()

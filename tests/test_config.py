@@ -30,6 +30,14 @@ def test_config_file_then_overrides(tmp_path):
     assert (cfg.train.batch_size, cfg.train.max_kimg, cfg.loss.kind) == (8, 5.0, "lsgan")
 
 
+def test_no_and_off_stay_strings(tmp_path):
+    """YAML 1.1 would read `no` as False; mixed_precision=no is the documented way to turn it off."""
+    assert load_config("mnist-dcgan", overrides=["train.mixed_precision=no"]).train.mixed_precision == "no"
+    path = tmp_path / "fp32.yaml"
+    path.write_text("train:\n  mixed_precision: no\n")
+    assert load_config("mnist-dcgan", str(path)).train.mixed_precision == "no"
+
+
 def test_round_trip_through_dict():
     cfg = load_config("mnist-cgan", overrides=["train.seed=7"])
     assert config_from_dict(cfg.to_dict()) == cfg
@@ -43,6 +51,7 @@ def test_round_trip_through_dict():
     (["optim.n_critic=0"], "optim.n_critic=0 is out of range"),
     (["train.batch_size=abc"], "train.batch_size='abc': expected int"),
     (["train.batch_size=1.5"], "expected int"),
+    (["train.compile=yes"], "train.compile='yes': expected true or false"),
     (["loss.kind=wasserstein"], "loss.kind='wasserstein' is not allowed; choose one of: nonsaturating"),
     (["train.mixed_precision=fp8"], "choose one of: no, bf16, fp16"),
     (["train.bogus=1"], "unknown key 'train.bogus'"),

@@ -146,3 +146,20 @@ def test_unknown_arch():
 
 def test_archs_match_config_choices():
     assert set(ARCHS) == set(_choices("arch"))
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_layout_keeping_activations_change_no_number(layout):
+    """models.common's ReLU/LeakyReLU only re-lay out the gradient: values and grads equal nn's bitwise."""
+    from ganscale.models import common
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 6, 6).contiguous(memory_format=layout)
+    grad = torch.randn(4, 8, 6, 6)  # NCHW: the mixed layout the Flatten/Unflatten boundary produces
+    for ours, theirs in ((common.ReLU(), nn.ReLU()), (common.LeakyReLU(0.2), nn.LeakyReLU(0.2))):
+        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+        out_a, out_b = ours(a), theirs(b)
+        out_a.backward(grad)
+        out_b.backward(grad)
+        assert torch.equal(out_a, out_b) and torch.equal(a.grad, b.grad)
+        assert a.grad.is_contiguous(memory_format=layout)

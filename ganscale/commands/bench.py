@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ganscale.errors import UserError
 
 NAME = "bench"
-EXIT_USER_ERROR = 2
-
-
-def _one_line_error(parser: argparse.ArgumentParser):
-    def error(message: str):
-        print(f"ganscale {NAME}: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
-
-    return error
 
 
 def add_parser(subparsers) -> None:
@@ -57,7 +47,6 @@ def add_parser(subparsers) -> None:
                    help="also run the textbook loop and report the speed-up (default: on)")
     p.add_argument("--json", metavar="FILE", help="write the full report (JSON) here")
     p.add_argument("--quiet", action="store_true", help="print only the table")
-    p.error = _one_line_error(p)
 
 
 def _int(name: str, raw: str, minimum: int) -> int:

@@ -23,6 +23,47 @@ class GanModule(nn.Module):
         self.channels = cfg.channels
 
 
+class _GradInOutputLayout(torch.autograd.Function):
+    """Identity whose backward hands the gradient on in the memory layout of the forward tensor.
+
+    On CPU the trainer keeps conv weights channels_last (NHWC). Where an activation sits between a
+    Flatten/Unflatten and a conv, its output and the gradient coming back have different layouts,
+    and elementwise backward kernels on mixed layouts fall back to strided loops (LeakyReLU backward
+    at [128, 64, 14, 14]: 10.8 ms instead of 0.64). One copy to the output's layout avoids that; the
+    values, and so every number computed from them, are unchanged.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        nhwc = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        ctx.layout = torch.channels_last if nhwc else torch.contiguous_format
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.contiguous(memory_format=ctx.layout)
+
+
+def _grad_in_output_layout(out: torch.Tensor) -> torch.Tensor:
+    if out.dim() == 4 and out.requires_grad and out.device.type == "cpu":
+        return _GradInOutputLayout.apply(out)
+    return out
+
+
+class ReLU(nn.ReLU):
+    """nn.ReLU whose output gradient comes back in the output's layout (see _GradInOutputLayout)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _grad_in_output_layout(super().forward(x))
+
+
+class LeakyReLU(nn.LeakyReLU):
+    """nn.LeakyReLU whose output gradient comes back in the output's layout (see _GradInOutputLayout)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _grad_in_output_layout(super().forward(x))
+
+
 def require_labels(labels: torch.Tensor | None, arch: str) -> torch.Tensor:
     """Fail with a readable message instead of an opaque embedding error deep in forward."""
     if labels is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganscale.models.common import GanModule, norm2d, sn
+from ganscale.models.common import GanModule, LeakyReLU, ReLU, norm2d, sn
 from ganscale.models.registry import register
 
 BASE = 7  # 28 / 2 / 2
@@ -21,10 +21,10 @@ def generator_net(cfg, in_dim: int) -> nn.Sequential:
         nn.Linear(in_dim, 2 * w * BASE * BASE),
         nn.Unflatten(1, (2 * w, BASE, BASE)),
         norm2d(kind, 2 * w),
-        nn.ReLU(),
+        ReLU(),  # ganscale's ReLU/LeakyReLU: nn's, plus gradients in the right layout on CPU (common.py)
         nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
         norm2d(kind, w),
-        nn.ReLU(),
+        ReLU(),
         nn.ConvTranspose2d(w, cfg.channels, 4, 2, 1),
         nn.Tanh(),
     )
@@ -35,10 +35,10 @@ def discriminator_body(cfg) -> tuple[nn.Sequential, int]:
     dw, kind = cfg.d_width, cfg.d_norm
     body = nn.Sequential(
         sn(nn.Conv2d(cfg.channels, dw, 4, 2, 1), kind),
-        nn.LeakyReLU(0.2),
+        LeakyReLU(0.2),
         sn(nn.Conv2d(dw, 2 * dw, 4, 2, 1), kind),
         norm2d(kind, 2 * dw),
-        nn.LeakyReLU(0.2),
+        LeakyReLU(0.2),
         nn.Flatten(),
     )
     return body, 2 * dw * BASE * BASE
