@@ -25,8 +25,9 @@ from ganscale.bench import Case, GanscaleRunner, Result, Spec, measure_specs
 # The dense maths: convolutions, their backward, and the linear layers. A transposed convolution's
 # oneDNN kernel runs inside aten::_convolution itself (no child op), so its self time counts too
 # (for plain convolutions that self time is dispatch only: ~0.05 ms a call).
-MATH_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_convolution", "aten::_slow_conv2d_forward",
-            "aten::_slow_conv2d_backward", "aten::slow_conv_transpose2d", "aten::addmm", "aten::mm",
+MATH_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_convolution",
+            "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward", "aten::slow_conv_transpose2d",
+            "aten::addmm", "aten::mm",
             "aten::cudnn_convolution", "aten::cudnn_convolution_transpose")
 
 

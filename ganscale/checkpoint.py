@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ganscale.errors import UserError
-from ganscale.sampling import kimg_tag
+from ganscale.kimg import kimg_tag
 
 STATE_FILE = "state.json"
 TENSOR_FILES = ("generator", "discriminator", "generator_ema", "optimizer_g", "optimizer_d")

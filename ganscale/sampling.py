@@ -18,11 +18,6 @@ from ganscale.config import ModelConfig, config_from_dict
 from ganscale.errors import UserError
 
 
-def kimg_tag(cur_nimg: int) -> str:
-    """File-name tag for a training position, e.g. kimg-000012.480 (sorts in training order)."""
-    return f"kimg-{cur_nimg // 1000:06d}.{cur_nimg % 1000:03d}"
-
-
 def draw_noise(model: ModelConfig, num: int, seed: int, digit: int | None = None):
     """(z, labels) for `num` samples; conditional models get `digit` or all digits in turn."""
     gen = torch.Generator().manual_seed(seed)

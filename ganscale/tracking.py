@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 
 from ganscale.errors import UserError
-from ganscale.sampling import kimg_tag, save_grid
+from ganscale.kimg import kimg_tag
+from ganscale.sampling import save_grid
 
 WANDB_ID_FILE = "wandb_id.txt"
 

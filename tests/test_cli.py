@@ -97,7 +97,8 @@ def test_usage_mistakes_are_one_line_too(cli_env):
     expect_user_error(run_cli(["train", "--bogus"], cli_env), "unrecognized arguments: --bogus")
     expect_user_error(run_cli(["frob"], cli_env), "invalid choice: 'frob'", "ganscale --help")
     expect_user_error(run_cli(["sample"], cli_env), "required: --checkpoint, --out")
-    expect_user_error(run_cli(["train", "train.mixed_precision=on"], cli_env), "choose one of: no, bf16, fp16")
+    expect_user_error(run_cli(["train", "train.mixed_precision=on"], cli_env),
+                      "choose one of: no, bf16, fp16")
 
 
 def test_missing_data_says_where_to_put_it(tmp_path, cli_env):
