@@ -29,7 +29,8 @@ import sys
 
 import torch
 
-from ganscale.bench import ABLATIONS, Case, Result, Spec, _load, machine_info, measure_specs
+from ganscale.bench import ABLATIONS, Case, Result, Spec, measure_specs
+from ganscale.machine import load_avg, machine_info
 
 
 def main() -> int:
@@ -49,7 +50,7 @@ def main() -> int:
     specs = [Spec("ganscale", case, variant) for variant in args.variants]
     results = [Result(v, case.preset, case.batch_size, case.precision, case.data, case.compile)
                for v in args.variants]
-    load_start = _load()
+    load_start = load_avg()
     info = measure_specs(specs, results, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
                          target_s=args.target_seconds, retry_above=args.retry_above,
                          log=lambda m: print(m, flush=True))
@@ -67,7 +68,7 @@ def main() -> int:
         print(f"{r.runner:20s} | {r.img_per_s:9.1f} | {min(r.runs):9.1f} | {max(r.runs):9.1f} | "
               f"{max(others) if others else 'n/a':>9} | {per_cpu:9.1f} | {rel}")
     report = machine_info(torch.device(info["device"]), info["torch_threads"])
-    print(f"\n{report['device']}; load avg start {load_start} end {_load()}")
+    print(f"\n{report['device']}; load avg start {load_start} end {load_avg()}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({**report, "results": [r.to_dict() for r in results]}, f, indent=2)

@@ -1,14 +1,7 @@
 """Training throughput: ganscale's `Trainer.train_step` against the textbook PyTorch GAN loop.
 
-What is measured is real images consumed per second, D and G updates included. Both sides train
-the same G and D (`build_models`), the same non-saturating loss and Adam with the same settings:
-
-- ganscale: the real Trainer (`build_accelerator` + `Trainer` + `start_data`), without run dir,
-  checkpoints or tracker. A log step (gradient norms + one statistics read-back) happens every
-  `log.every` steps, as in `ganscale train`.
-- textbook: the loop of pytorch/examples dcgan/main.py. torchvision MNIST with PIL transforms in a
-  DataLoader (2 workers, shuffle), `.to(device)` per step, BCEWithLogitsLoss, D on real, D on
-  fake.detach(), G step on the same fake, `.item()` each step.
+What is measured is real images consumed per second, D and G updates included; the two loops are
+in `bench_runners.py`, the machine facts in `machine.py`. This module runs and reports them.
 
 Every runner lives in its own process (spawned), so nothing one of them sets for the process
 (threads, allocator, oneDNN caches, the CUDA context) reaches another: the textbook loop runs as it
@@ -22,8 +15,6 @@ never makes a window too short to mean anything.
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
 import statistics
 import sys
 import time
@@ -33,28 +24,23 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ganscale.bench_runners import (
+    ABLATIONS,  # noqa: F401  (benchmarks/ablate.py names the variants through the bench)
+    TEXTBOOK_WORKERS,
+    Case,
+    GanscaleRunner,
+    Runner,
+    TextbookRunner,
+)
+from ganscale.machine import OtherLoad, load_avg, machine_info
+
 PRECISIONS = ("no", "bf16", "fp16")
 DATA_PATHS = ("tensor", "dataloader")
 COMPILE = ("off", "on")
 # Default batch size per preset when --batch-size is not given (the issue's targets).
 DEFAULT_BATCH = {"mnist-dcgan": 128, "mnist-dcgan64": 64}
 DEFAULT_PRESETS = ("mnist-dcgan", "mnist-dcgan64")
-TEXTBOOK_WORKERS = 2
-MIN_STEPS = 2  # timed steps per window at least, with steps=None (auto)
 SETTLE_S = 0.3  # pause before each timed window
-
-
-@dataclass(frozen=True)
-class Case:
-    preset: str
-    batch_size: int
-    precision: str = "no"
-    data: str = "tensor"
-    compile: str = "off"
-
-    @property
-    def key(self) -> str:
-        return f"{self.preset}/b{self.batch_size}/{self.precision}/{self.data}/compile-{self.compile}"
 
 
 @dataclass
@@ -86,236 +72,6 @@ class Result:
         out.update(img_per_s=self.img_per_s, img_per_s_min=min(self.runs, default=float("nan")),
                    img_per_s_max=max(self.runs, default=float("nan")))
         return out
-
-
-# --------------------------------------------------------------------------- runners
-class Runner:
-    """One way of training; `window` times a run of steps. Subclasses define step/finish/close."""
-
-    images_per_step = 0
-    device = torch.device("cpu")
-
-    def step(self) -> int:  # one training step; returns the real images it consumed
-        raise NotImplementedError
-
-    def finish(self) -> None:  # wait for queued device work
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def close(self) -> None:
-        pass
-
-    def info(self) -> dict:
-        return {"device": str(self.device), "torch_threads": torch.get_num_threads(),
-                "images_per_step": self.images_per_step}
-
-    def warmup(self, steps: int) -> None:
-        for _ in range(steps):
-            self.step()
-        self.finish()
-
-    def window(self, steps: int | None, target_s: float = 0.0) -> tuple[int, int, float, float]:
-        """(steps, images, seconds, CPU seconds) of one timed window, ending with a device sync.
-
-        `steps` steps, or with steps=None as many as fit in `target_s` seconds (at least MIN_STEPS).
-        CPU seconds: this process, all threads, user + system (not DataLoader worker processes).
-        """
-        images = done = 0
-        start, cpu = time.perf_counter(), time.process_time()
-        while (done < steps) if steps else (done < MIN_STEPS or time.perf_counter() - start < target_s):
-            images += self.step()
-            done += 1
-        self.finish()
-        return done, images, time.perf_counter() - start, time.process_time() - cpu
-
-
-# Ablations of the ganscale path (benchmarks/ablate.py): each undoes one choice, for timing only;
-# some change what is trained (D's G-phase gradients leak into its next update), so never train so.
-ABLATIONS = ("full", "no-retained-memory", "no-channels-last", "no-grad-layout", "d-grads-in-g-phase",
-             "fresh-g-forward", "item-every-step")
-
-
-class GanscaleRunner(Runner):
-    """The real Trainer; `step()` is one `train_step` with a log step every `log.every` steps."""
-
-    def __init__(self, case: Case, ablation: str = "full"):
-        from ganscale.config import load_config
-        from ganscale.run import build_accelerator
-        from ganscale.trainer import Trainer
-
-        overrides = [f"train.batch_size={case.batch_size}", f"train.mixed_precision='{case.precision}'",
-                     f"data.loader={case.data}", f"train.compile={str(case.compile == 'on').lower()}",
-                     "log.tracker=none", "log.progress=false"]
-        self.cfg = load_config(case.preset, overrides=overrides)
-        self.accelerator = build_accelerator(self.cfg)
-        if ablation == "no-retained-memory":
-            import ganscale.trainer
-
-            ganscale.trainer._retain_cpu_memory = lambda: None
-        self.trainer = t = Trainer(self.cfg, self.accelerator)
-        t.start_data()
-        self.device, self.images_per_step, self.ablation = t.device, t.images_per_step, ablation
-        if ablation == "no-channels-last":
-            for model in (t.G_plain, t.D_plain, t.ema.model):
-                model.to(memory_format=torch.contiguous_format)
-        elif ablation == "no-grad-layout":  # plain nn activations: mixed-layout backward kernels
-            from ganscale.models import common
-
-            for model in (t.G_plain, t.D_plain, t.ema.model):
-                for module in model.modules():
-                    if isinstance(module, (common.ReLU, common.LeakyReLU)):
-                        module.forward = type(module).__mro__[1].forward.__get__(module)
-        elif ablation == "d-grads-in-g-phase":  # the G phase leaves D trainable, as the textbook does
-            t.D_plain.requires_grad_ = lambda requires_grad=True: t.D_plain
-        elif ablation == "fresh-g-forward":  # the G phase runs G again instead of reusing the fakes
-            d_phase = t.d_phase
-            t.d_phase = lambda keep_fakes, measure: d_phase(False, measure)
-
-    def step(self) -> int:
-        trainer = self.trainer
-        is_log_step = (trainer.step + 1) % self.cfg.log.every == 0
-        trainer.train_step(measure=is_log_step)
-        if is_log_step:
-            trainer.stats.reduce(self.accelerator, [0.0, 0.0])
-        if self.ablation == "d-grads-in-g-phase":
-            trainer.opt_D.zero_grad(set_to_none=True)  # the textbook's D.zero_grad() of the next step
-        elif self.ablation == "item-every-step":
-            trainer.stats.sums.tolist()  # a host read-back every step
-        return self.images_per_step
-
-    def close(self) -> None:
-        self.trainer.batches = None
-
-
-class TextbookRunner(Runner):
-    """pytorch/examples dcgan/main.py's loop on ganscale's G and D (see the module docstring)."""
-
-    def __init__(self, preset: str, batch_size: int):
-        from torch import nn
-
-        from ganscale.config import load_config
-        from ganscale.data import _mnist_dataset
-        from ganscale.models import build_models
-
-        cfg = load_config(preset, overrides=[f"train.batch_size={batch_size}"])
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.device, self.cfg = device, cfg
-        torch.manual_seed(cfg.train.seed)
-        generator, discriminator = build_models(cfg.model)
-        self.G, self.D = generator.to(device), discriminator.to(device)
-        self.criterion = nn.BCEWithLogitsLoss()
-        betas = (cfg.optim.beta1, cfg.optim.beta2)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas)
-        # torchvision MNIST + [Resize(64)] + ToTensor + Normalize((0.5,), (0.5,)), as the example.
-        dataset = _mnist_dataset(cfg.data, cfg.model)
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                                  num_workers=TEXTBOOK_WORKERS)
-        self.images_per_step = batch_size
-        self._iter = None
-        self.last: tuple[float, ...] = ()
-
-    def _next_batch(self):
-        while True:  # epoch after epoch, a fresh iterator (and fresh workers) each time, as the example
-            if self._iter is None:
-                self._iter = iter(self.loader)
-            try:
-                return next(self._iter)
-            except StopIteration:
-                self._iter = None
-
-    def step(self) -> int:
-        device, num_classes = self.device, self.cfg.model.num_classes
-        real_cpu, labels = self._next_batch()
-        real = real_cpu.to(device)
-        b = real.size(0)
-        labels = labels.to(device) if num_classes else None
-        fake_labels = torch.randint(0, num_classes, (b,), device=device) if num_classes else None
-        # (1) D: maximise log D(x) + log(1 - D(G(z)))
-        self.D.zero_grad()
-        label = torch.full((b,), 1.0, dtype=real.dtype, device=device)
-        output = self.D(real, labels)
-        err_d_real = self.criterion(output, label)
-        err_d_real.backward()
-        d_x = output.sigmoid().mean().item()
-        noise = torch.randn(b, self.cfg.model.z_dim, device=device)
-        fake = self.G(noise, fake_labels)
-        label.fill_(0.0)
-        output = self.D(fake.detach(), fake_labels)
-        err_d_fake = self.criterion(output, label)
-        err_d_fake.backward()
-        d_g_z1 = output.sigmoid().mean().item()
-        err_d = err_d_real + err_d_fake
-        self.opt_D.step()
-        # (2) G: maximise log D(G(z)), on the same fake
-        self.G.zero_grad()
-        label.fill_(1.0)
-        output = self.D(fake, fake_labels)
-        err_g = self.criterion(output, label)
-        err_g.backward()
-        d_g_z2 = output.sigmoid().mean().item()
-        self.opt_G.step()
-        self.last = (err_d.item(), err_g.item(), d_x, d_g_z1, d_g_z2)
-        return b
-
-    def close(self) -> None:
-        self._iter = None  # shuts the worker processes down
-
-
-# --------------------------------------------------------------------------- measuring
-class OtherLoad:
-    """CPU cores kept busy by processes outside this one (and its DataLoader workers) over a window.
-
-    Linux only (/proc); None elsewhere. The load average lags and counts this process too, so it
-    cannot tell whether a window was disturbed; this can.
-    """
-
-    def __init__(self):
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.start = self._snapshot()
-
-    @staticmethod
-    def _busy_all() -> int:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:9]]  # guest time is inside user already
-        return sum(fields) - fields[3] - fields[4]  # all but idle and iowait (steal counts: not ours)
-
-    @staticmethod
-    def _own_tree() -> int:
-        """utime + stime of this process and its descendants (runner processes, DataLoader workers)."""
-        me, parents, times = os.getpid(), {}, {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    rest = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry)] = int(rest[1])
-            times[int(entry)] = int(rest[11]) + int(rest[12])
-        total = 0
-        for pid in times:
-            p = pid
-            while p > 1 and p != me:
-                p = parents.get(p, 0)
-            if p == me:
-                total += times[pid]
-        return total
-
-    def _snapshot(self):
-        try:
-            return time.perf_counter(), self._busy_all(), self._own_tree()
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def cores(self) -> float | None:
-        end = self._snapshot()
-        if self.start is None or end is None:
-            return None
-        seconds = end[0] - self.start[0]
-        other = (end[1] - self.start[1]) - (end[2] - self.start[2])
-        return round(max(other, 0) / self.tick / max(seconds, 1e-9), 2)
 
 
 # --------------------------------------------------------------------------- one process per runner
@@ -471,41 +227,6 @@ def measure_specs(specs: list[Spec], results: list[Result], **options) -> dict:
     return runners[0].info
 
 
-def machine_info(device: torch.device, torch_threads: int | None = None) -> dict:
-    import accelerate
-    import torchvision
-
-    import ganscale
-
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "device": {"type": device.type, "name": name, "cpu_cores": cores,
-                   "torch_threads": torch_threads or torch.get_num_threads()},
-        "versions": {"torch": torch.__version__, "accelerate": accelerate.__version__,
-                     "torchvision": torchvision.__version__, "ganscale": ganscale.__version__,
-                     "python": platform.python_version()},
-    }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def default_batches(preset: str) -> list[int]:
     if preset in DEFAULT_BATCH:
         return [DEFAULT_BATCH[preset]]
@@ -518,7 +239,7 @@ def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: 
               warmup: int = 2, repeats: int = 3, baseline: bool = True, target_s: float = 6.0,
               retry_above: float | None = None, log: Callable[[str], None] = print) -> dict:
     """Measure the grid; returns the JSON-able report (see `docs/benchmarks.md`)."""
-    load_start, started = _load(), time.time()
+    load_start, started = load_avg(), time.time()
     results: list[Result] = []
     info: dict = {}
     for preset in presets:
@@ -543,7 +264,7 @@ def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: 
         "settings": {"steps": steps if steps else "auto", "warmup": warmup, "repeats": repeats,
                      "target_s": target_s, "retry_above": retry_above, "baseline": baseline,
                      "textbook_workers": TEXTBOOK_WORKERS},
-        "load_avg": {"start": load_start, "end": _load()},
+        "load_avg": {"start": load_start, "end": load_avg()},
         "wall_s": round(time.time() - started, 1),
         "command": " ".join(sys.argv),
         "results": [r.to_dict() for r in results],
