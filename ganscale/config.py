@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from ganscale.errors import UserError
+from ganscale.lr_schedule import KINDS as LR_DECAY_KINDS
 
 
 class _Loader(yaml.SafeLoader):
@@ -82,6 +83,8 @@ class OptimConfig:
     beta1: float = _opt(0.5, min=0.0, max=0.999999)
     beta2: float = _opt(0.999, min=0.0, max=0.999999)
     n_critic: int = _opt(1, min=1)
+    lr_decay: str = _opt("none", choices=LR_DECAY_KINDS, doc="decay lrs over train.max_kimg")
+    lr_final: float = _opt(0.0, min=0.0, max=1.0, doc="lr at train.max_kimg, as a fraction of lr_g / lr_d")
 
 
 @dataclass

@@ -74,13 +74,12 @@ def _handle_divergence(trainer, checkpointer, values) -> None:
         raise DivergenceError(f"non-finite training statistics at step {trainer.step} "
                               f"(kimg {trainer.cur_nimg / 1000:.1f}): {values}; last good checkpoint: "
                               f"{latest or 'none'}; try a lower lr or train.on_nan=rollback")
-    # Halve the lr in use, not the checkpoint's: restoring resets it to the saved value, and a second
+    # Halve the scale in use, not the checkpoint's: restoring resets it to the saved value, and a second
     # divergence before the next checkpoint must not retry the same lr (an endless loop).
-    lrs = [[group["lr"] for group in opt.param_groups] for opt in (trainer.opt_G, trainer.opt_D)]
+    scale = trainer.lr_scale
     checkpointer.restore(trainer, latest)
-    for optimizer, previous in zip((trainer.opt_G, trainer.opt_D), lrs, strict=True):
-        for group, lr in zip(optimizer.param_groups, previous, strict=True):
-            group["lr"] = lr * 0.5
+    trainer.lr_scale = scale * 0.5
+    trainer.set_learning_rates()
     trainer.accelerator.print(f"non-finite losses: rolled back to {latest}, learning rates halved")
 
 

@@ -29,6 +29,7 @@ from ganscale.config import Config
 from ganscale.data import make_batches
 from ganscale.ema import EMA
 from ganscale.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from ganscale.lr_schedule import lr_factor
 from ganscale.models import build_models
 from ganscale.precision import Scaler, autocast, check_supported, effective_precision
 from ganscale.state import restore_rng, rng_state
@@ -96,6 +97,7 @@ class Trainer:
         self.stats = StepStats(self.device)
         self.cur_nimg = 0
         self.step = 0
+        self.lr_scale = 1.0  # halved by each divergence rollback, on top of the schedule
         self.batches = None
 
     # ----------------------------------------------------------------- randomness
@@ -189,9 +191,18 @@ class Trainer:
         scaler.step(optimizer)
         optimizer.zero_grad(set_to_none=True)
 
+    def set_learning_rates(self) -> None:
+        """The configured lrs x the schedule at this position x the rollback scale."""
+        o = self.cfg.optim
+        factor = self.lr_scale * lr_factor(o.lr_decay, self.cur_nimg, self.cfg.train.max_kimg, o.lr_final)
+        for optimizer, lr in ((self.opt_G, o.lr_g), (self.opt_D, o.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * factor
+
     def train_step(self, measure: bool = False) -> None:
         """n_critic D updates, one G update, one EMA update."""
         start_nimg = self.cur_nimg
+        self.set_learning_rates()
         n_critic, accum = self.cfg.optim.n_critic, self.cfg.train.grad_accum
         kept = []
         for critic in range(n_critic):
@@ -210,10 +221,17 @@ class Trainer:
         holds statistics updated by its own last batch (and D's by the G phase, which runs D unwrapped),
         and G_ema copies G's. Broadcasting here keeps G, D and G_ema identical on every rank between steps.
         """
-        if self.world > 1:
-            for model in (self.G_plain, self.D_plain):
-                for buffer in model.buffers():
-                    torch.distributed.broadcast(buffer, src=0)
+        if self.world == 1:
+            return
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for model in (self.G_plain, self.D_plain):
+            for buffer in model.buffers():
+                by_dtype.setdefault(buffer.dtype, []).append(buffer)
+        for buffers in by_dtype.values():  # one collective per dtype, not one per buffer
+            flat = torch.cat([b.reshape(-1) for b in buffers])
+            torch.distributed.broadcast(flat, src=0)
+            for buffer, part in zip(buffers, flat.split([b.numel() for b in buffers]), strict=True):
+                buffer.copy_(part.view_as(buffer))
 
     def start_data(self) -> None:
         """(Re)build the batch stream at the current image position (after init, resume or rollback)."""
@@ -233,6 +251,7 @@ class Trainer:
                         "generator_ema": self.ema.state_dict()},
             "optimizers": {"optimizer_g": self.opt_G.state_dict(), "optimizer_d": self.opt_D.state_dict()},
             "state": {"step": self.step, "cur_nimg": self.cur_nimg, "data_position": self.cur_nimg,
+                      "lr_scale": self.lr_scale,
                       "world_size": self.world, "config": self.cfg.to_dict(),
                       "fingerprint": self.cfg.fingerprint(), "rng": rng_all,
                       "scaler_g": self.scaler_G.state_dict(), "scaler_d": self.scaler_D.state_dict()},
@@ -253,6 +272,7 @@ class Trainer:
         self.scaler_G.load_state_dict(state.get("scaler_g", {}))
         self.scaler_D.load_state_dict(state.get("scaler_d", {}))
         self.step, self.cur_nimg = int(state["step"]), int(state["data_position"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
         rngs = state.get("rng", [])
         if len(rngs) == self.world:  # same world size: each rank continues its own RNG streams
             restore_rng(rngs[self.rank], self.device)

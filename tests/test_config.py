@@ -84,3 +84,13 @@ def test_bad_config_files(tmp_path):
     wrong.write_text("train:\n  epochs: 3\n")
     with pytest.raises(UserError, match="unknown key 'train.epochs'"):
         load_config("mnist-dcgan", str(wrong))
+
+
+def test_lr_factor_shapes():
+    from ganscale.lr_schedule import lr_factor
+
+    assert [lr_factor("none", n, 10, 0.0) for n in (0, 5000, 20000)] == [1.0, 1.0, 1.0]
+    linear = [lr_factor("linear", n, 10, 0.2) for n in (0, 5000, 10000, 20000)]
+    assert linear == pytest.approx([1, 0.6, 0.2, 0.2])
+    assert lr_factor("cosine", 0, 10, 0.0) == 1.0 and abs(lr_factor("cosine", 5000, 10, 0.0) - 0.5) < 1e-12
+    assert lr_factor("cosine", 10000, 10, 0.05) == 0.05
