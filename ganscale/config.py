@@ -66,6 +66,7 @@ class ModelConfig:
     g_norm: str = _opt("batch", choices=("batch", "none", "instance", "layer"))
     d_norm: str = _opt("none", choices=("none", "batch", "instance", "layer", "spectral"))
     sync_bn: bool = _opt(False)
+    d_mbstd: int = _opt(0, min=0, doc="minibatch-stddev group size in D (0 = off); dcgan and cgan")
 
 
 @dataclass
@@ -276,6 +277,8 @@ def validate(cfg: Config) -> None:
         raise UserError("data.path is empty: data.name=folder needs data.path=DIR")
     if cfg.data.name == "folder" and cfg.data.loader != "dataloader":
         raise UserError("data.loader=tensor works for MNIST only; use data.loader=dataloader with folder")
+    if m.d_mbstd and m.arch not in ("dcgan", "cgan"):
+        raise UserError(f"model.d_mbstd={m.d_mbstd}: minibatch stddev is built into arch dcgan and cgan only")
     if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
         raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
     if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:

@@ -59,6 +59,8 @@ def test_round_trip_through_dict():
     (["batch_size"], "bad override 'batch_size'"),
     (["model.arch=cgan"], "arch cgan needs >= 2 classes"),
     (["model.image_size=64"], "arch dcgan needs 28"),
+    (["model.arch=mlp", "model.d_mbstd=4"], "model.d_mbstd=4: minibatch stddev is built into arch dcgan"),
+    (["optim.lr_decay=step"], "optim.lr_decay='step' is not allowed; choose one of: none, linear, cosine"),
     (["model.sync_bn=true", "model.g_norm=none", "model.d_norm=none"], "neither g_norm nor d_norm is batch"),
 ])
 def test_bad_values_name_the_value_and_what_is_allowed(overrides, message):

@@ -163,3 +163,28 @@ def test_layout_keeping_activations_change_no_number(layout):
         out_b.backward(grad)
         assert torch.equal(out_a, out_b) and torch.equal(a.grad, b.grad)
         assert a.grad.is_contiguous(memory_format=layout)
+
+
+def test_minibatch_std_sees_variety_and_not_the_world_size():
+    from ganscale.models.common import MinibatchStd
+
+    layer = MinibatchStd(4)
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 2, 2)
+    out = layer(x)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], x)
+    expected = x.view(2, 4, 3, 2, 2).std(dim=1, unbiased=False).mean(dim=(1, 2, 3))
+    assert torch.allclose(out[:4, 3], expected[0].expand(4, 2, 2), atol=1e-6)
+    # Two ranks with 4 samples each build the same groups as one process with 8.
+    assert torch.equal(torch.cat([layer(x[:4]), layer(x[4:])]), out)
+    same = x[:1].expand(4, 3, 2, 2)  # a collapsed batch: no variety to see
+    assert layer(same)[:, 3].max() < 1e-3 < out[:, 3].min()
+    assert layer(torch.randn(6, 3, 2, 2)).shape == (6, 4, 2, 2)  # 6 % 4 != 0: one group
+
+
+@pytest.mark.parametrize("preset", ["mnist-dcgan", "mnist-cgan"])
+def test_minibatch_std_in_d(preset):
+    cfg = load_config(preset, overrides=["model.d_mbstd=4"])
+    _, discriminator = build_models(cfg.model)
+    labels = torch.arange(8) % 10 if cfg.model.num_classes else None
+    assert discriminator(torch.randn(8, 1, 28, 28), labels).shape == (8,)

@@ -64,6 +64,28 @@ class LeakyReLU(nn.LeakyReLU):
         return _grad_in_output_layout(super().forward(x))
 
 
+class MinibatchStd(nn.Module):
+    """Appends one feature map: the std of D's features across a group of samples (Karras et al. 2018).
+
+    A D that judges each sample alone cannot see that a batch lacks variety; `mnist-cgan` collapsed to
+    one image per class without this (recall 0.0). Groups are runs of consecutive samples, so
+    1 process x 2b and 2 processes x b form the same groups when b is a multiple of the group size;
+    a batch that is not falls back to one group.
+    """
+
+    def __init__(self, group: int) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        g = self.group if n % self.group == 0 else n
+        grouped = x.float().reshape(n // g, g, *x.shape[1:])
+        std = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))
+        feature = std.to(x.dtype).repeat_interleave(g).view(n, 1, 1, 1).expand(n, 1, h, w)
+        return torch.cat([x, feature], dim=1)
+
+
 def require_labels(labels: torch.Tensor | None, arch: str) -> torch.Tensor:
     """Fail with a readable message instead of an opaque embedding error deep in forward."""
     if labels is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganscale.models.common import GanModule, LeakyReLU, ReLU, norm2d, sn
+from ganscale.models.common import GanModule, LeakyReLU, MinibatchStd, ReLU, norm2d, sn
 from ganscale.models.registry import register
 
 BASE = 7  # 28 / 2 / 2
@@ -33,15 +33,18 @@ def generator_net(cfg, in_dim: int) -> nn.Sequential:
 def discriminator_body(cfg) -> tuple[nn.Sequential, int]:
     """Features phi(x) and their size; no norm on the first conv, as in Radford et al."""
     dw, kind = cfg.d_width, cfg.d_norm
-    body = nn.Sequential(
+    layers = [
         sn(nn.Conv2d(cfg.channels, dw, 4, 2, 1), kind),
         LeakyReLU(0.2),
         sn(nn.Conv2d(dw, 2 * dw, 4, 2, 1), kind),
         norm2d(kind, 2 * dw),
         LeakyReLU(0.2),
-        nn.Flatten(),
-    )
-    return body, 2 * dw * BASE * BASE
+    ]
+    channels = 2 * dw
+    if cfg.d_mbstd:
+        layers.append(MinibatchStd(cfg.d_mbstd))
+        channels += 1
+    return nn.Sequential(*layers, nn.Flatten()), channels * BASE * BASE
 
 
 class DCGANGenerator(GanModule):
