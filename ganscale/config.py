@@ -75,6 +75,7 @@ class LossConfig:
     gp_weight: float = _opt(10.0, min=0.0)
     r1_gamma: float = _opt(0.0, min=0.0)
     r1_every: int = _opt(16, min=1)
+    mode_seeking: float = _opt(0.0, min=0.0, doc="weight of the MSGAN mode-seeking term in G's loss")
 
 
 @dataclass
@@ -279,6 +280,9 @@ def validate(cfg: Config) -> None:
         raise UserError("data.loader=tensor works for MNIST only; use data.loader=dataloader with folder")
     if m.d_mbstd and m.arch not in ("dcgan", "cgan"):
         raise UserError(f"model.d_mbstd={m.d_mbstd}: minibatch stddev is built into arch dcgan and cgan only")
+    if cfg.loss.mode_seeking and cfg.train.batch_size % 2:
+        raise UserError(f"train.batch_size={cfg.train.batch_size}: loss.mode_seeking pairs images, "
+                        "so the batch size must be even")
     if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
         raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
     if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:

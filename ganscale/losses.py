@@ -43,6 +43,17 @@ def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss kind {kind!r}; allowed: {', '.join(LOSS_KINDS)}")
 
 
+def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """1 / (|G(z1) - G(z2)| / |z1 - z2|) over the pairs (0, 1), (2, 3), ... (Mao et al. 2019, MSGAN).
+
+    Conditional G's learn to ignore z (mnist-cgan drew one image per class). Minimising this pushes
+    images of different noise apart; the trainer gives each pair the same label.
+    """
+    image_gap = (fake[0::2].float() - fake[1::2].float()).abs().flatten(1).mean(dim=1)
+    noise_gap = (z[0::2] - z[1::2]).abs().mean(dim=1)
+    return 1.0 / ((image_gap / noise_gap).mean() + 1e-5)
+
+
 def _input_gradient(logits: torch.Tensor, inputs: torch.Tensor, grad_scale: float) -> torch.Tensor:
     """d(sum logits)/d(inputs), kept in the graph so the penalty trains D.
 

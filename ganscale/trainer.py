@@ -28,7 +28,7 @@ import torch
 from ganscale.config import Config
 from ganscale.data import make_batches
 from ganscale.ema import EMA
-from ganscale.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from ganscale.losses import d_loss, g_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
 from ganscale.lr_schedule import lr_factor
 from ganscale.models import build_models
 from ganscale.precision import Scaler, autocast, check_supported, effective_precision
@@ -117,6 +117,8 @@ class Trainer:
         labels = None
         if cfg.model.num_classes:
             labels = torch.randint(0, cfg.model.num_classes, (n,), generator=self.noise, device=self.device)
+            if cfg.loss.mode_seeking:  # pairs (0, 1), (2, 3), ... share a label (losses.mode_seeking_penalty)
+                labels[1::2] = labels[0::2]
         parts = [slice(m * gb + self.rank * b, m * gb + (self.rank + 1) * b)
                  for m in range(cfg.train.grad_accum)]
         return [(z[part], None if labels is None else labels[part], alpha[part]) for part in parts]
@@ -156,7 +158,7 @@ class Trainer:
                 loss = self._d_loss(real, labels, fake.detach(), fake_labels, alpha)
                 self.scaler_D.backward(loss / accum)
             if keep_fakes:
-                kept.append((fake, fake_labels))
+                kept.append((fake, fake_labels, z))
             self.cur_nimg += self.global_batch
         self._optimizer_step(self.opt_D, self.scaler_D, self.D_plain, "D", measure)
         return kept
@@ -170,13 +172,15 @@ class Trainer:
             for micro in range(accum):
                 with self.accelerator.accumulate(self.G, self.D):
                     if kept_fakes:
-                        fake, fake_labels = kept_fakes[micro]
+                        fake, fake_labels, z = kept_fakes[micro]
                     else:
                         z, fake_labels, _ = draws[micro]
                         with autocast(self.precision, self.device):
                             fake = self.G(z, fake_labels)
                     with autocast(self.precision, self.device):
                         loss = g_loss(self.cfg.loss.kind, self.D_plain(fake, fake_labels))
+                    if self.cfg.loss.mode_seeking:
+                        loss = loss + self.cfg.loss.mode_seeking * mode_seeking_penalty(fake, z)
                     self.stats.add_g(loss)
                     self.scaler_G.backward(loss / accum)
         finally:

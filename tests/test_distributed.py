@@ -485,6 +485,15 @@ def _weights(trainer) -> dict[str, dict[str, torch.Tensor]]:
             "generator_ema": trainer.ema.state_dict()}
 
 
+def test_mode_seeking_pairs_share_their_label(mnist_root):
+    trainer = _trainer(mnist_root, "loss.mode_seeking=1.0", "train.batch_size=8", preset="mnist-cgan")
+    (z, labels, _), = trainer.draw(0, salt=0)
+    assert torch.equal(labels[0::2], labels[1::2]) and len(set(labels.tolist())) > 1
+    assert not torch.equal(z[0::2], z[1::2])
+    trainer.train_step()
+    assert all(torch.isfinite(p).all() for p in trainer.G_plain.parameters())
+
+
 def test_grad_accumulation_equals_the_larger_batch(mnist_root):
     """grad_accum=2 x batch b == grad_accum=1 x batch 2b: same images, same noise, same update."""
     # One after the other: accelerate's gradient-accumulation state is shared by all Accelerators.

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ganscale.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from ganscale.losses import d_loss, g_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -87,3 +87,16 @@ def test_r1_penalty_is_squared_input_gradient_norm():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown loss kind"):
         d_loss("nope", REAL, FAKE)
+
+
+def test_mode_seeking_penalty():
+    """1 / mean(|G(z1) - G(z2)| / |z1 - z2|): large when different noise gives the same image."""
+    z = torch.tensor([[0.0, 0.0], [2.0, 2.0], [1.0, 1.0], [0.0, 1.0]])
+    fake = torch.tensor([[0.0, 4.0], [2.0, 0.0], [1.0, 1.0], [1.0, 1.0]]).view(4, 1, 1, 2)
+    # pair (0, 1): image gap 3, noise gap 2 -> 1.5; pair (2, 3): image gap 0, noise gap 0.5 -> 0
+    assert math.isclose(mode_seeking_penalty(fake, z).item(), 1 / (0.75 + 1e-5), rel_tol=1e-6)
+    collapsed = torch.zeros(4, 1, 1, 2)
+    assert mode_seeking_penalty(collapsed, z).item() > 1e4
+    g = torch.randn(4, 1, 1, 2, requires_grad=True)
+    mode_seeking_penalty(g, z).backward()
+    assert g.grad.abs().sum() > 0
