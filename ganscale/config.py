@@ -142,11 +142,20 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def fingerprint(self) -> str:
-        """Hash of what determines the trained weights' shapes (checked when resuming)."""
-        text = json.dumps(dataclasses.asdict(self.model), sort_keys=True)
+        """Hash of what determines the trained weights' shapes (checked when resuming).
+
+        Model fields added after checkpoints were first written count only when set, so checkpoints of
+        earlier versions (which never had them) stay resumable.
+        """
+        model = dataclasses.asdict(self.model)
+        for name, default in MODEL_FIELDS_ADDED_LATER.items():
+            if model[name] == default:
+                del model[name]
+        text = json.dumps(model, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0}
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}
 
 

@@ -96,3 +96,9 @@ def test_lr_factor_shapes():
     assert linear == pytest.approx([1, 0.6, 0.2, 0.2])
     assert lr_factor("cosine", 0, 10, 0.0) == 1.0 and abs(lr_factor("cosine", 5000, 10, 0.0) - 0.5) < 1e-12
     assert lr_factor("cosine", 10000, 10, 0.05) == 0.05
+
+
+def test_checkpoints_of_earlier_versions_stay_resumable():
+    """The fingerprint the first release wrote for the default model (before model.d_mbstd existed)."""
+    assert load_config("mnist-dcgan").fingerprint() == "2f13b539aa84a954"
+    assert load_config("mnist-dcgan", overrides=["model.d_mbstd=4"]).fingerprint() != "2f13b539aa84a954"
