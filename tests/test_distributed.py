@@ -120,6 +120,17 @@ class Runs:
         return checkpoint_tensors(latest_checkpoint_dir(self.run_dir(name)))
 
 
+def equivalence_jobs(d, processes: str, batch: str) -> list:
+    """The runs compared between 2 processes x B (processes="2") and 1 process x 2B ("1")."""
+    jobs = [job(f"eq32-nonsaturating-{processes}", d(f"eq32-nonsaturating-{processes}"), batch, kimg(STEPS))]
+    for loss in LOSSES:
+        jobs.append(job(f"eq64-{loss}-{processes}", d(f"eq64-{loss}-{processes}"), batch, kimg(STEPS),
+                        f"loss.kind={loss}", float64=True))
+    jobs.append(job(f"eq64-r1-{processes}", d(f"eq64-r1-{processes}"), batch, kimg(STEPS), "loss.r1_gamma=1",
+                    "loss.r1_every=2", float64=True))
+    return jobs
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, mnist_root) -> Runs:
     work = tmp_path_factory.mktemp("dist")
@@ -129,13 +140,7 @@ def runs(tmp_path_factory, mnist_root) -> Runs:
     per_process = f"train.batch_size={B}"
     one_process = f"train.batch_size={GLOBAL}"
 
-    jobs_a = [job("eq32-nonsaturating-2", d("eq32-nonsaturating-2"), per_process, kimg(STEPS))]
-    for loss in LOSSES:
-        jobs_a.append(job(f"eq64-{loss}-2", d(f"eq64-{loss}-2"), per_process, kimg(STEPS),
-                          f"loss.kind={loss}", float64=True))
-    jobs_a += [
-        job("eq64-r1-2", d("eq64-r1-2"), per_process, kimg(STEPS), "loss.r1_gamma=1", "loss.r1_every=2",
-            float64=True),
+    jobs_a = equivalence_jobs(d, "2", per_process) + [
         job("ranks-default", d("ranks-default"), per_process, kimg(HALF), preset="mnist-dcgan"),
         job("ranks-wgan-gp", d("ranks-wgan-gp"), per_process, kimg(HALF), "loss.kind=wgan-gp",
             preset="mnist-dcgan"),
@@ -153,13 +158,7 @@ def runs(tmp_path_factory, mnist_root) -> Runs:
     r.launches["A"] = drive(jobs_a, work, env, 2, "A")
 
     shutil.copytree(d("resume22"), d("resume21"))  # a 2-process checkpoint, resumed in 1 process
-    jobs_b = [job("eq32-nonsaturating-1", d("eq32-nonsaturating-1"), one_process, kimg(STEPS))]
-    for loss in LOSSES:
-        jobs_b.append(job(f"eq64-{loss}-1", d(f"eq64-{loss}-1"), one_process, kimg(STEPS),
-                          f"loss.kind={loss}", float64=True))
-    jobs_b += [
-        job("eq64-r1-1", d("eq64-r1-1"), one_process, kimg(STEPS), "loss.r1_gamma=1", "loss.r1_every=2",
-            float64=True),
+    jobs_b = equivalence_jobs(d, "1", one_process) + [
         job("resume21-b", d("resume21"), one_process, kimg(STEPS), "train.resume=auto"),
         job("resume12-a", d("resume12"), one_process, kimg(STEPS), f"train.stop_after_steps={HALF}"),
     ]

@@ -393,6 +393,15 @@ def test_single_node_script_trains_on_two_cpu_processes(jobs, tmp_path):
     assert _ganscale_lines(log)[-1].endswith(f"done: run dir {run_dir}")
 
 
+def wait_until_training(run_dir: Path, log: Path, timeout: float = 180) -> None:
+    """Block until the job has logged its first metrics (so a signal reaches a running trainer)."""
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + timeout
+    while not (metrics.is_file() and metrics.stat().st_size) and time.time() < deadline:
+        time.sleep(0.5)
+    assert metrics.is_file(), f"training did not start; log:\n{log.read_text() if log.exists() else ''}"
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_preempted_job_requeues_itself_and_ends_bitwise_like_a_straight_run(jobs, job_env, tmp_path):
@@ -403,11 +412,7 @@ def test_preempted_job_requeues_itself_and_ends_bitwise_like_a_straight_run(jobs
     job = jobs.sbatch(*CPU_RESOURCES, "--cpus-per-task=2", f"--output={log}",
                       str(SLURM_DIR / "train_single_node.sbatch"), *args, "log.tracker=wandb",
                       env_extra={"GANSCALE_NPROC": "2"})
-    metrics = tmp_path / "runs" / f"slurm-{job}" / "metrics.jsonl"
-    deadline = time.time() + 180
-    while not (metrics.is_file() and metrics.stat().st_size) and time.time() < deadline:
-        time.sleep(0.5)
-    assert metrics.is_file(), f"training did not start; log:\n{log.read_text() if log.exists() else ''}"
+    wait_until_training(tmp_path / "runs" / f"slurm-{job}", log)
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=job_env, check=True)
     # The same run straight through (2 processes, like the job), while the job waits to be requeued.
     reference = tmp_path / "straight"
@@ -493,10 +498,7 @@ def test_scancel_stops_for_good_after_a_checkpoint(jobs, job_env, tmp_path):
     job = jobs.sbatch(*CPU_RESOURCES, "--cpus-per-task=1", f"--output={log}",
                       str(SLURM_DIR / "train_single_node.sbatch"), *TINY_JOB, "train.max_kimg=2",
                       env_extra={"GANSCALE_NPROC": "1"})
-    metrics = tmp_path / "runs" / f"slurm-{job}" / "metrics.jsonl"
-    deadline = time.time() + 180
-    while not (metrics.is_file() and metrics.stat().st_size) and time.time() < deadline:
-        time.sleep(0.5)
+    wait_until_training(tmp_path / "runs" / f"slurm-{job}", log)
     subprocess.run(["scancel", job], env=job_env, check=True)
     info = jobs.wait(job, log, timeout=60)
     time.sleep(2)
