@@ -67,6 +67,7 @@ class ModelConfig:
     d_norm: str = _opt("none", choices=("none", "batch", "instance", "layer", "spectral"))
     sync_bn: bool = _opt(False)
     d_mbstd: int = _opt(0, min=0, doc="minibatch-stddev group size in D (0 = off); dcgan and cgan")
+    latent_codes: int = _opt(0, min=0, doc="K-way categorical code in G's noise + Q head in D; dcgan")
 
 
 @dataclass
@@ -75,6 +76,7 @@ class LossConfig:
     gp_weight: float = _opt(10.0, min=0.0)
     r1_gamma: float = _opt(0.0, min=0.0)
     r1_every: int = _opt(16, min=1)
+    info_weight: float = _opt(1.0, min=0.0, doc="weight of the latent-code (InfoGAN) loss in D and G")
     mode_seeking: float = _opt(0.0, min=0.0, doc="weight of the MSGAN mode-seeking term in G's loss")
 
 
@@ -155,7 +157,7 @@ class Config:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0}
+MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0}
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}
 
 
@@ -289,6 +291,9 @@ def validate(cfg: Config) -> None:
         raise UserError("data.loader=tensor works for MNIST only; use data.loader=dataloader with folder")
     if m.d_mbstd and m.arch not in ("dcgan", "cgan"):
         raise UserError(f"model.d_mbstd={m.d_mbstd}: minibatch stddev is built into arch dcgan and cgan only")
+    if m.latent_codes and (m.arch != "dcgan" or not 2 <= m.latent_codes <= m.z_dim):
+        raise UserError(f"model.latent_codes={m.latent_codes}: needs arch dcgan and 2 <= codes <= z_dim "
+                        f"({m.z_dim}); arch is {m.arch}")
     if cfg.loss.mode_seeking and cfg.train.batch_size % 2:
         raise UserError(f"train.batch_size={cfg.train.batch_size}: loss.mode_seeking pairs images, "
                         "so the batch size must be even")

@@ -43,6 +43,12 @@ def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss kind {kind!r}; allowed: {', '.join(LOSS_KINDS)}")
 
 
+def info_loss(code_logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of D's Q head on the latent codes G was given (InfoGAN's bound on their mutual
+    information with the image): low when each code draws something recognisably its own."""
+    return F.cross_entropy(code_logits.float(), codes)
+
+
 def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """1 / (|G(z1) - G(z2)| / |z1 - z2|) over the pairs (0, 1), (2, 3), ... (Mao et al. 2019, MSGAN).
 

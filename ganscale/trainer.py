@@ -28,9 +28,10 @@ import torch
 from ganscale.config import Config
 from ganscale.data import make_batches
 from ganscale.ema import EMA
-from ganscale.losses import d_loss, g_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
+from ganscale.losses import d_loss, g_loss, gradient_penalty, info_loss, mode_seeking_penalty, r1_penalty
 from ganscale.lr_schedule import lr_factor
 from ganscale.models import build_models
+from ganscale.models.dcgan import latent_code
 from ganscale.precision import Scaler, autocast, check_supported, effective_precision
 from ganscale.state import restore_rng, rng_state
 from ganscale.stats import StepStats
@@ -124,7 +125,14 @@ class Trainer:
         return [(z[part], None if labels is None else labels[part], alpha[part]) for part in parts]
 
     # ----------------------------------------------------------------- phases
-    def _d_loss(self, real, labels, fake, fake_labels, alpha):
+    def _info_loss(self, z):
+        """InfoGAN's term on the last D forward (a fake batch), or 0 without latent codes."""
+        codes = self.cfg.model.latent_codes
+        if not codes:
+            return 0.0
+        return self.cfg.loss.info_weight * info_loss(self.D_plain.code_logits, latent_code(z, codes))
+
+    def _d_loss(self, real, labels, fake, fake_labels, alpha, z):
         loss_cfg = self.cfg.loss
         use_r1 = loss_cfg.r1_gamma > 0 and self.step % loss_cfg.r1_every == 0
         if use_r1:
@@ -132,7 +140,7 @@ class Trainer:
         with autocast(self.precision, self.device):
             real_logits = self.D(real, labels)
             fake_logits = self.D(fake, fake_labels)
-            loss = d_loss(loss_cfg.kind, real_logits, fake_logits)
+            loss = d_loss(loss_cfg.kind, real_logits, fake_logits) + self._info_loss(z)
             if loss_cfg.kind == "wgan-gp":
                 gp = gradient_penalty(self.D, real, fake, alpha, labels, self._grad_scale(self.scaler_D))
                 loss = loss + loss_cfg.gp_weight * gp
@@ -155,7 +163,7 @@ class Trainer:
             with self.accelerator.accumulate(self.G, self.D):
                 with torch.set_grad_enabled(keep_fakes), autocast(self.precision, self.device):
                     fake = self.G(z, fake_labels)
-                loss = self._d_loss(real, labels, fake.detach(), fake_labels, alpha)
+                loss = self._d_loss(real, labels, fake.detach(), fake_labels, alpha, z)
                 self.scaler_D.backward(loss / accum)
             if keep_fakes:
                 kept.append((fake, fake_labels, z))
@@ -179,6 +187,7 @@ class Trainer:
                             fake = self.G(z, fake_labels)
                     with autocast(self.precision, self.device):
                         loss = g_loss(self.cfg.loss.kind, self.D_plain(fake, fake_labels))
+                        loss = loss + self._info_loss(z)
                     if self.cfg.loss.mode_seeking:
                         loss = loss + self.cfg.loss.mode_seeking * mode_seeking_penalty(fake, z)
                     self.stats.add_g(loss)

@@ -60,6 +60,8 @@ def test_round_trip_through_dict():
     (["model.arch=cgan"], "arch cgan needs >= 2 classes"),
     (["model.image_size=64"], "arch dcgan needs 28"),
     (["model.arch=mlp", "model.d_mbstd=4"], "model.d_mbstd=4: minibatch stddev is built into arch dcgan"),
+    (["model.latent_codes=1"], "model.latent_codes=1: needs arch dcgan and 2 <= codes <= z_dim"),
+    (["model.arch=mlp", "model.latent_codes=10"], "arch is mlp"),
     (["optim.lr_decay=step"], "optim.lr_decay='step' is not allowed; choose one of: none, linear, cosine"),
     (["model.sync_bn=true", "model.g_norm=none", "model.d_norm=none"], "neither g_norm nor d_norm is batch"),
 ])

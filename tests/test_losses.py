@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ganscale.losses import d_loss, g_loss, gradient_penalty, mode_seeking_penalty, r1_penalty
+from ganscale.losses import d_loss, g_loss, gradient_penalty, info_loss, mode_seeking_penalty, r1_penalty
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -100,3 +100,10 @@ def test_mode_seeking_penalty():
     g = torch.randn(4, 1, 1, 2, requires_grad=True)
     mode_seeking_penalty(g, z).backward()
     assert g.grad.abs().sum() > 0
+
+
+def test_info_loss_is_cross_entropy_on_the_codes():
+    logits = torch.tensor([[4.0, 0.0], [0.0, 4.0]])
+    expected = math.log(1 + math.exp(-4))
+    assert math.isclose(info_loss(logits, torch.tensor([0, 1])).item(), expected, rel_tol=1e-6)
+    assert info_loss(logits, torch.tensor([1, 0])).item() > 4

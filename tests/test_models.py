@@ -188,3 +188,27 @@ def test_minibatch_std_in_d(preset):
     _, discriminator = build_models(cfg.model)
     labels = torch.arange(8) % 10 if cfg.model.num_classes else None
     assert discriminator(torch.randn(8, 1, 28, 28), labels).shape == (8,)
+
+
+def test_latent_codes_are_part_of_z():
+    """The code is argmax of z's first K entries: uniform, and G's output switches with it."""
+    from ganscale.models.dcgan import latent_code
+
+    cfg = load_config("mnist-dcgan", overrides=["model.latent_codes=10"])
+    generator, discriminator = build_models(cfg.model)
+    torch.manual_seed(0)
+    z = torch.randn(20000, 100)
+    counts = torch.bincount(latent_code(z, 10), minlength=10)
+    assert counts.min() > 1800 and counts.max() < 2200
+    generator.eval()
+    z = torch.randn(1, 100).repeat(2, 1)
+    z[:, :10] = 0.0
+    z[0, 3], z[1, 7] = 5.0, 5.0  # the same noise but for the code: 3 and 7
+    with torch.no_grad():
+        images = generator(z)
+        logits = discriminator(images)
+        wired = generator.net(torch.cat([z, torch.eye(10)[[3, 7]], ], dim=1))
+    assert torch.equal(images, wired)  # G sees z and one_hot(code)
+    assert logits.shape == (2,) and discriminator.code_logits.shape == (2, 10)
+    assert load_config("mnist-dcgan").model.latent_codes == 0 and build_models(
+        load_config("mnist-dcgan").model)[1].q_head is None

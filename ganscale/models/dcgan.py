@@ -47,23 +47,47 @@ def discriminator_body(cfg) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers, nn.Flatten()), channels * BASE * BASE
 
 
+def latent_code(z: torch.Tensor, codes: int) -> torch.Tensor:
+    """The categorical code hidden in z: argmax of its first `codes` entries (uniform, as they are iid).
+
+    Deriving it from z keeps z the only noise: samplers, evaluation, export and interpolation need
+    nothing new, and the code of every image is known wherever z is.
+    """
+    return z[:, :codes].argmax(dim=1)
+
+
 class DCGANGenerator(GanModule):
+    """With `latent_codes` K, G also sees one_hot(latent_code(z)): a discrete switch between modes,
+    so digits need not be joined by a continuous path of non-digits (InfoGAN, Chen et al. 2016)."""
+
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
-        self.net = generator_net(cfg, cfg.z_dim)
+        self.codes = cfg.latent_codes
+        self.net = generator_net(cfg, cfg.z_dim + self.codes)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.codes:
+            one_hot = nn.functional.one_hot(latent_code(z, self.codes), self.codes).to(z.dtype)
+            z = torch.cat([z, one_hot], dim=1)
         return self.net(z)
 
 
 class DCGANDiscriminator(GanModule):
+    """With `latent_codes` K, a Q head reads the code back from D's features; its logits of the last
+    forward are left in `code_logits` for the trainer's information loss (D's output stays [B])."""
+
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
         self.body, self.feat_dim = discriminator_body(cfg)
         self.head = sn(nn.Linear(self.feat_dim, 1), cfg.d_norm)
+        self.q_head = nn.Linear(self.feat_dim, cfg.latent_codes) if cfg.latent_codes else None
+        self.code_logits: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.body(x)).flatten()
+        features = self.body(x)
+        if self.q_head is not None:
+            self.code_logits = self.q_head(features)
+        return self.head(features).flatten()
 
 
 @register("dcgan")
