@@ -105,5 +105,5 @@ def test_mode_seeking_penalty():
 def test_info_loss_is_cross_entropy_on_the_codes():
     logits = torch.tensor([[4.0, 0.0], [0.0, 4.0]])
     expected = math.log(1 + math.exp(-4))
-    assert math.isclose(info_loss(logits, torch.tensor([0, 1])).item(), expected, rel_tol=1e-6)
+    assert math.isclose(info_loss(logits, torch.tensor([0, 1])).item(), expected, rel_tol=1e-5)
     assert info_loss(logits, torch.tensor([1, 0])).item() > 4
