@@ -35,7 +35,11 @@ def sample_to_file(checkpoint: str, out: str, *, num: int, digit=None, seed: int
     _check_request(out_path, num, digit, model_cfg.num_classes, batch_size)
     generator.to("cuda" if torch.cuda.is_available() else "cpu")
     z, labels = draw_noise(model_cfg, num, seed, digit)
+    nrow = max(1, math.ceil(math.sqrt(num)))
+    if out_path.suffix == ".png" and labels is not None and digit is None:
+        nrow = math.ceil(num / model_cfg.num_classes)  # a grid of all classes: one row per class
+        labels = torch.arange(num) // nrow
     images = generate(generator, z, labels, batch_size)
     if out_path.suffix == ".png":
-        return save_grid(images, out_path, nrow=max(1, math.ceil(math.sqrt(num))))
+        return save_grid(images, out_path, nrow=nrow)
     return save_npz(images, labels, out_path)

@@ -62,3 +62,18 @@ def test_interpolate_conditional_rows_keep_their_digit(tmp_path, capsys):
     assert main(["interpolate", "--checkpoint", str(exported), "--out", str(tmp_path / "c.png"),
                  "--digit", "12"]) == 2
     assert "--digit 12" in capsys.readouterr().err
+
+
+def test_conditional_sample_grid_has_one_row_per_digit(tmp_path, monkeypatch):
+    """`ganscale sample` of a cGAN to .png: 30 samples -> 10 rows (digits 0..9) of 3."""
+    import ganscale.generate
+
+    exported = exported_generator(tmp_path, "mnist-cgan")
+    asked = []
+    generate = ganscale.generate.generate
+    monkeypatch.setattr(ganscale.generate, "generate",
+                        lambda g, z, labels, batch: asked.append(labels) or generate(g, z, labels, batch))
+    out = tmp_path / "g.png"
+    assert main(["sample", "--checkpoint", str(exported), "--num", "30", "--out", str(out)]) == 0
+    assert Image.open(out).size == (3 * 30 + 2, 10 * 30 + 2)
+    assert asked[0].tolist() == [d for d in range(10) for _ in range(3)]
