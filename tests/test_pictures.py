@@ -39,10 +39,13 @@ def test_pick_frames_keeps_both_ends():
 
 
 def test_slerp_keeps_the_ends_and_the_norm():
+    torch.manual_seed(0)
     a, b = torch.randn(3, 100), torch.randn(3, 100)
     path = slerp(a, b, torch.linspace(0, 1, 7))
     assert torch.allclose(path[:, 0], a, atol=1e-5) and torch.allclose(path[:, -1], b, atol=1e-5)
-    assert (path.norm(dim=-1) > 0.8 * a.norm(dim=-1, keepdim=True)).all()
+    # No dip towards 0 on the way (a straight line would lose ~30% of the norm in the middle).
+    smaller_end = torch.minimum(a.norm(dim=-1), b.norm(dim=-1)).unsqueeze(-1)
+    assert (path.norm(dim=-1) > 0.95 * smaller_end).all()
 
 
 def test_interpolate_strip_and_gif(tmp_path):
