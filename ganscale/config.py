@@ -68,6 +68,8 @@ class ModelConfig:
     sync_bn: bool = _opt(False)
     d_mbstd: int = _opt(0, min=0, doc="minibatch-stddev group size in D (0 = off); dcgan and cgan")
     latent_codes: int = _opt(0, min=0, doc="K-way categorical code in G's noise + Q head in D; dcgan")
+    conditioning: str = _opt("labels", choices=("labels", "clusters"),
+                             doc="cgan: the dataset's labels, or k-means clusters of the images (no labels)")
 
 
 @dataclass
@@ -157,7 +159,7 @@ class Config:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0}
+MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0, "conditioning": "labels"}
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}
 
 
@@ -294,6 +296,9 @@ def validate(cfg: Config) -> None:
     if m.latent_codes and (m.arch != "dcgan" or not 2 <= m.latent_codes <= m.z_dim):
         raise UserError(f"model.latent_codes={m.latent_codes}: needs arch dcgan and 2 <= codes <= z_dim "
                         f"({m.z_dim}); arch is {m.arch}")
+    if m.conditioning == "clusters" and (m.arch != "cgan" or cfg.data.loader != "tensor"):
+        raise UserError(f"model.conditioning=clusters needs arch cgan and data.loader=tensor "
+                        f"(got {m.arch}, {cfg.data.loader})")
     if cfg.loss.mode_seeking and cfg.train.batch_size % 2:
         raise UserError(f"train.batch_size={cfg.train.batch_size}: loss.mode_seeking pairs images, "
                         "so the batch size must be even")

@@ -161,6 +161,10 @@ def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank:
     """An endless iterator of (images in [-1, 1], labels) for this rank, starting at `position`."""
     if data.name == "mnist" and data.loader == "tensor":
         images, labels = load_mnist(data.root, train=True, download=data.download)
+        if model.conditioning == "clusters":
+            from ganscale.clusters import cluster_labels
+
+            labels = cluster_labels(images, model.num_classes, seed)
         stream = IndexStream(len(images), seed)
         return TensorBatches(images, labels, stream, batch_size, rank, world, model.image_size,
                              device, position)

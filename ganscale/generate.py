@@ -14,7 +14,8 @@ from ganscale.sampling import build_generator, draw_noise, generate, save_grid, 
 MAX_SAMPLES = 100_000
 
 
-def _check_request(out: Path, num: int, digit, num_classes: int, batch_size: int) -> None:
+def _check_request(out: Path, num: int, digit, model, batch_size: int) -> None:
+    num_classes = model.num_classes
     if out.suffix not in (".png", ".npz"):
         raise UserError(f"--out {out}: unsupported extension {out.suffix!r}; use .png or .npz")
     if not 1 <= num <= MAX_SAMPLES:
@@ -23,6 +24,9 @@ def _check_request(out: Path, num: int, digit, num_classes: int, batch_size: int
         raise UserError(f"--batch-size {batch_size}: must be >= 1")
     if digit is not None and not num_classes:
         raise UserError(f"--digit {digit}: this generator is unconditional; drop --digit")
+    if digit is not None and model.conditioning == "clusters":
+        raise UserError(f"--digit {digit}: this generator's classes are k-means clusters of the images, "
+                        "not digits; drop --digit")
     if digit is not None and not 0 <= digit < num_classes:
         raise UserError(f"--digit {digit}: must be between 0 and {num_classes - 1}")
 
@@ -32,12 +36,13 @@ def sample_to_file(checkpoint: str, out: str, *, num: int, digit=None, seed: int
     out_path = Path(out)
     config, weights = load_generator_weights(checkpoint)
     generator, model_cfg = build_generator(config, weights)
-    _check_request(out_path, num, digit, model_cfg.num_classes, batch_size)
+    _check_request(out_path, num, digit, model_cfg, batch_size)
     generator.to("cuda" if torch.cuda.is_available() else "cpu")
     z, labels = draw_noise(model_cfg, num, seed, digit)
     nrow = max(1, math.ceil(math.sqrt(num)))
-    if out_path.suffix == ".png" and labels is not None and digit is None:
-        nrow = math.ceil(num / model_cfg.num_classes)  # a grid of all classes: one row per class
+    digit_grid = labels is not None and digit is None and model_cfg.conditioning == "labels"
+    if out_path.suffix == ".png" and digit_grid:
+        nrow = math.ceil(num / model_cfg.num_classes)  # a grid of all digits: one row per digit
         labels = torch.arange(num) // nrow
     images = generate(generator, z, labels, batch_size)
     if out_path.suffix == ".png":

@@ -1,0 +1,64 @@
+"""Self-conditioning: balanced k-means labels and the models conditioned on them (conditioning=clusters)."""
+
+import pytest
+import torch
+
+from ganscale.checkpoint import export_generator
+from ganscale.cli import main
+from ganscale.clusters import balanced_assign, cluster_labels
+from ganscale.config import load_config
+from ganscale.errors import UserError
+from ganscale.models import build_models
+from tests.helpers import TINY, assert_ok, run_cli
+
+
+def test_balanced_assign_respects_capacity_and_prefers_the_nearest():
+    distances = torch.tensor([[0.0, 9.0], [0.1, 9.0], [0.2, 0.3], [5.0, 0.0]])
+    assert balanced_assign(distances).tolist() == [0, 0, 1, 1]  # row 2 is least sure, so it yields
+
+
+def test_cluster_labels_find_obvious_groups_in_equal_sizes():
+    torch.manual_seed(0)
+    dark = torch.randint(0, 30, (60, 28, 28), dtype=torch.uint8)
+    bright = torch.randint(200, 255, (60, 28, 28), dtype=torch.uint8)
+    images = torch.cat([dark, bright])
+    labels = cluster_labels(images, 2, seed=3)
+    assert torch.bincount(labels).tolist() == [60, 60]
+    assert len(set(labels[:60].tolist())) == 1 and labels[0] != labels[60]
+    assert torch.equal(labels, cluster_labels(images, 2, seed=3))  # every rank gets the same clusters
+
+
+def test_clusters_need_a_conditional_arch():
+    with pytest.raises(UserError, match="model.conditioning=clusters needs arch cgan"):
+        load_config("mnist-dcgan", overrides=["model.conditioning=clusters"])
+    assert load_config("mnist-selfcond").model.conditioning == "clusters"
+
+
+def test_a_cluster_model_has_no_digits_to_ask_for(tmp_path, capsys):
+    cfg = load_config("mnist-selfcond")
+    generator, _ = build_models(cfg.model)
+    exported = export_generator(cfg.to_dict(), generator.state_dict(), tmp_path / "g.safetensors")
+    assert main(["sample", "--checkpoint", str(exported), "--num", "4", "--digit", "3",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "k-means clusters of the images, not digits" in capsys.readouterr().err
+    out = str(tmp_path / "x.png")
+    assert main(["sample", "--checkpoint", str(exported), "--num", "30", "--out", out]) == 0
+
+
+def test_evaluation_of_a_cluster_model_has_no_cond_accuracy(monkeypatch):
+    import ganscale.evaluation as evaluation
+
+    seen = {}
+    monkeypatch.setattr(evaluation, "score_images",
+                        lambda images, labels, size, root: seen.update(labels=labels))
+    cfg = load_config("mnist-selfcond")
+    generator, _ = build_models(cfg.model)
+    evaluation.evaluate_generator(generator.eval(), cfg.model, 60)
+    assert seen == {"labels": None}
+
+
+def test_self_conditioned_training_end_to_end(tmp_path, cli_env):
+    run_dir = tmp_path / "selfcond"
+    assert_ok(run_cli(["train", "--preset", "mnist-selfcond", "--run-dir", str(run_dir), *TINY,
+                       "train.max_kimg=0.064"], cli_env))
+    assert (run_dir / "checkpoints").is_dir() and list((run_dir / "samples").glob("kimg-*.png"))
