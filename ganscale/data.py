@@ -9,6 +9,7 @@ images already shown, never on the world size: a run resumed on a different numb
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ganscale.clusters import cluster_labels
 from ganscale.config import DataConfig, ModelConfig
 from ganscale.errors import UserError
 
@@ -156,15 +158,26 @@ class LoaderBatches:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _clustered_mnist(root: str, download: bool, clusters: int, seed: int):
+    """MNIST train images with k-means cluster ids as labels (model.conditioning=clusters).
+
+    Cached: the trainer rebuilds its batch stream on resume and after each rollback, and clustering
+    the 60k images takes about 10 s. The tensors are only read (gathered), never changed.
+    """
+    images, _ = load_mnist(root, train=True, download=download)
+    return images, cluster_labels(images, clusters, seed)
+
+
 def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank: int, world: int,
                  seed: int, device, position: int = 0):
     """An endless iterator of (images in [-1, 1], labels) for this rank, starting at `position`."""
     if data.name == "mnist" and data.loader == "tensor":
-        images, labels = load_mnist(data.root, train=True, download=data.download)
         if model.conditioning == "clusters":
-            from ganscale.clusters import cluster_labels
-
-            labels = cluster_labels(images, model.num_classes, seed)
+            root = str(resolve_root(data.root))
+            images, labels = _clustered_mnist(root, data.download, model.num_classes, seed)
+        else:
+            images, labels = load_mnist(data.root, train=True, download=data.download)
         stream = IndexStream(len(images), seed)
         return TensorBatches(images, labels, stream, batch_size, rank, world, model.image_size,
                              device, position)

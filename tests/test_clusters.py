@@ -62,3 +62,21 @@ def test_self_conditioned_training_end_to_end(tmp_path, cli_env):
     assert_ok(run_cli(["train", "--preset", "mnist-selfcond", "--run-dir", str(run_dir), *TINY,
                        "train.max_kimg=0.064"], cli_env))
     assert (run_dir / "checkpoints").is_dir() and list((run_dir / "samples").glob("kimg-*.png"))
+
+
+def test_clusters_are_computed_once_per_process(mnist_root, monkeypatch):
+    """Resume and rollback rebuild the batch stream; the ~10 s clustering must not run again."""
+    import ganscale.data as data
+
+    calls = []
+    monkeypatch.setattr(data, "cluster_labels", lambda images, k, seed: calls.append(k) or
+                        torch.arange(len(images)) % k)
+    data._clustered_mnist.cache_clear()
+    cfg = load_config("mnist-selfcond", overrides=[f"data.root={mnist_root}"])
+    for position in (0, 640):
+        batches = data.make_batches(cfg.data, cfg.model, batch_size=8, rank=0, world=1, seed=0,
+                                    device=torch.device("cpu"), position=position)
+        _, labels = next(batches)
+        assert labels.max() < 30
+    assert calls == [30]
+    data._clustered_mnist.cache_clear()

@@ -67,8 +67,9 @@ class LeakyReLU(nn.LeakyReLU):
 class MinibatchStd(nn.Module):
     """Appends one feature map: the std of D's features across a group of samples (Karras et al. 2018).
 
-    A D that judges each sample alone cannot see that a batch lacks variety; `mnist-cgan` collapsed to
-    one image per class without this (recall 0.0). Groups are runs of consecutive samples, so
+    A D that judges each sample alone cannot see that a batch lacks variety. (It did not cure
+    `mnist-cgan`'s collapse to one image per class: its groups mix classes, so a batch collapsed within
+    each class still looks varied; the mode-seeking loss did.) Groups are runs of consecutive samples, so
     1 process x 2b and 2 processes x b form the same groups when b is a multiple of the group size;
     a batch that is not falls back to one group.
     """
