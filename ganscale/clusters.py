@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+BALANCED_ROUNDS = 3
+
 
 def _kmeans_pp_init(points: torch.Tensor, norms: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
     picks = [int(torch.randint(len(points), (1,), generator=gen))]
@@ -25,12 +27,11 @@ def _kmeans_pp_init(points: torch.Tensor, norms: torch.Tensor, k: int, gen: torc
 def balanced_assign(distances: torch.Tensor) -> torch.Tensor:
     """Nearest centre with a capacity of ceil(N / K) per centre; surest points choose first."""
     n, k = distances.shape
-    capacity = torch.full((k,), -(-n // k), dtype=torch.long)
     two = distances.topk(2, dim=1, largest=False).values
     order = torch.argsort(two[:, 1] - two[:, 0], descending=True).tolist()
     preference = distances.argsort(dim=1).tolist()
     assignment = torch.empty(n, dtype=torch.long)
-    left = capacity.tolist()
+    left = [-(-n // k)] * k
     for i in order:
         for centre in preference[i]:
             if left[centre]:
@@ -50,11 +51,10 @@ def _centres(points: torch.Tensor, assignment: torch.Tensor, k: int) -> torch.Te
     return sums / torch.bincount(assignment, minlength=k).clamp(min=1).unsqueeze(1)
 
 
-def cluster_labels(images_u8: torch.Tensor, k: int, seed: int = 0, iterations: int = 20,
-                   balanced_iterations: int = 3) -> torch.Tensor:
+def cluster_labels(images_u8: torch.Tensor, k: int, seed: int = 0, iterations: int = 20) -> torch.Tensor:
     """int64 cluster ids [N] in [0, k), sizes within one of each other, for uint8 images [N, H, W].
 
-    Plain k-means (Lloyd) first, then a few rounds with balanced assignment (a Python loop, slower).
+    Plain k-means (Lloyd) first, then BALANCED_ROUNDS rounds with balanced assignment (a Python loop).
     """
     # 2x2-averaged pixels: a quarter of the work, and less sensitive to a one-pixel shift of a stroke
     points = torch.nn.functional.avg_pool2d(images_u8.float().unsqueeze(1) / 255.0, 2).flatten(1)
@@ -63,7 +63,8 @@ def cluster_labels(images_u8: torch.Tensor, k: int, seed: int = 0, iterations: i
     centres = _kmeans_pp_init(points, norms, k, gen)
     for _ in range(iterations):
         centres = _centres(points, _sq_distances(points, norms, centres).argmin(dim=1), k)
-    for _ in range(balanced_iterations):
-        assignment = balanced_assign(_sq_distances(points, norms, centres))
+    assignment = balanced_assign(_sq_distances(points, norms, centres))
+    for _ in range(BALANCED_ROUNDS - 1):
         centres = _centres(points, assignment, k)
+        assignment = balanced_assign(_sq_distances(points, norms, centres))
     return assignment
