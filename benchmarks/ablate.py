@@ -48,8 +48,7 @@ def main() -> int:
     args = parser.parse_args()
     case = Case(args.preset, args.batch_size)
     specs = [Spec("ganscale", case, variant) for variant in args.variants]
-    results = [Result(v, case.preset, case.batch_size, case.precision, case.data, case.compile)
-               for v in args.variants]
+    results = [Result.of(variant, case) for variant in args.variants]
     load_start = load_avg()
     info = measure_specs(specs, results, steps=args.steps, warmup=args.warmup, repeats=args.repeats,
                          target_s=args.target_seconds, retry_above=args.retry_above,

@@ -57,8 +57,7 @@ def main() -> int:
 
     case = Case(args.preset, args.batch_size)
     math_s, profiled_s, per_op = math_seconds_per_step(case, args.steps, args.warmup)
-    results = [Result(runner, case.preset, case.batch_size, case.precision, case.data, case.compile)
-               for runner in ("ganscale", "textbook")]
+    results = [Result.of(runner, case) for runner in ("ganscale", "textbook")]
     measure_specs([Spec("ganscale", case), Spec("textbook", case)], results, steps=None, warmup=args.warmup,
                   repeats=args.repeats, target_s=6.0, log=lambda message: print(message, flush=True))
     by_runner = {r.runner: r for r in results}

@@ -58,6 +58,11 @@ class Result:
     images_per_step: int = 0
     speedup: float | None = None
 
+    @classmethod
+    def of(cls, runner: str, case: Case) -> Result:
+        """An empty result for `runner` measured on `case`."""
+        return cls(runner, case.preset, case.batch_size, case.precision, case.data, case.compile)
+
     @property
     def label(self) -> str:
         return (f"{self.runner:8s} {self.preset} b{self.batch_size} "
@@ -246,11 +251,11 @@ def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: 
         for batch in batch_sizes or default_batches(preset):
             cases = [Case(preset, batch, p, d, c) for p in precisions for d in data_paths for c in compiles]
             specs = [Spec("ganscale", case) for case in cases]
-            group = [Result("ganscale", c.preset, c.batch_size, c.precision, c.data, c.compile)
-                     for c in cases]
+            group = [Result.of("ganscale", c) for c in cases]
             if baseline:
-                specs.append(Spec("textbook", Case(preset, batch, "no", "dataloader", "off")))
-                group.append(Result("textbook", preset, batch, "no", "dataloader", "off"))
+                textbook = Case(preset, batch, "no", "dataloader", "off")
+                specs.append(Spec("textbook", textbook))
+                group.append(Result.of("textbook", textbook))
             log(f"{preset} batch {batch}: {len(specs)} runner(s), one process each")
             info = measure_specs(specs, group, steps=steps, warmup=warmup, repeats=repeats, target_s=target_s,
                                  log=log, retry_above=retry_above)
