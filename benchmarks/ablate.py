@@ -1,6 +1,6 @@
 """Ablations of ganscale's hot path: what each choice is worth, measured side by side in one run.
 
-    python benchmarks/ablate.py --preset mnist-dcgan --batch-size 128 [--repeats 3] [--target-seconds 6]
+    python benchmarks/ablate.py --preset mnist-dcgan-plain --batch-size 128 [--repeats 3] [--target-seconds 6]
 
 Each variant is the real Trainer with one choice undone, in its own process, interleaved repeat by
 repeat exactly like `ganscale bench` (ganscale.bench.ABLATIONS). Besides img/s (wall clock) it
@@ -35,7 +35,7 @@ from ganscale.machine import load_avg, machine_info
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="mnist-dcgan")
+    parser.add_argument("--preset", default="mnist-dcgan-plain")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--variants", nargs="+", default=list(ABLATIONS), choices=ABLATIONS)
     parser.add_argument("--warmup", type=int, default=2)

@@ -1,6 +1,6 @@
 """How fast could any loop doing the same maths be? The ceiling on `ganscale bench`'s speed-up.
 
-    python benchmarks/math_floor.py --preset mnist-dcgan --batch-size 128 [--steps 20]
+    python benchmarks/math_floor.py --preset mnist-dcgan-plain --batch-size 128 [--steps 20]
 
 A loop that trains the same G and D with the same losses and update order has to run the same
 convolutions and matrix products (forward and backward); only the work around them (data loading,
@@ -47,7 +47,7 @@ def math_seconds_per_step(case: Case, steps: int, warmup: int) -> tuple[float, f
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="mnist-dcgan")
+    parser.add_argument("--preset", default="mnist-dcgan-plain")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)

@@ -38,8 +38,8 @@ PRECISIONS = ("no", "bf16", "fp16")
 DATA_PATHS = ("tensor", "dataloader")
 COMPILE = ("off", "on")
 # Default batch size per preset when --batch-size is not given (the targets).
-DEFAULT_BATCH = {"mnist-dcgan": 128, "mnist-dcgan64": 64}
-DEFAULT_PRESETS = ("mnist-dcgan", "mnist-dcgan64")
+DEFAULT_BATCH = {"mnist-dcgan-plain": 128, "mnist-dcgan64": 64}
+DEFAULT_PRESETS = ("mnist-dcgan-plain", "mnist-dcgan64")
 SETTLE_S = 0.3  # pause before each timed window
 
 

@@ -170,12 +170,18 @@ def _clustered_mnist(root: str, download: bool, clusters: int, seed: int):
 
 
 def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank: int, world: int,
-                 seed: int, device, position: int = 0):
-    """An endless iterator of (images in [-1, 1], labels) for this rank, starting at `position`."""
+                 seed: int, device, position: int = 0, agree=None):
+    """An endless iterator of (images in [-1, 1], labels) for this rank, starting at `position`.
+
+    `agree` (collective, given when world > 1) maps this rank's cluster labels to rank 0's: k-means
+    in float32 can flip a borderline image between clusters on a machine with another CPU or thread
+    count, and then the ranks would train on different labels for the same image.
+    """
     if data.name == "mnist" and data.loader == "tensor":
         if model.conditioning == "clusters":
             root = str(resolve_root(data.root))
             images, labels = _clustered_mnist(root, data.download, model.num_classes, seed)
+            labels = agree(labels) if agree is not None else labels
         else:
             images, labels = load_mnist(data.root, train=True, download=data.download)
         stream = IndexStream(len(images), seed)

@@ -251,7 +251,12 @@ class Trainer:
         t = self.cfg.train
         self.batches = make_batches(self.cfg.data, self.cfg.model, batch_size=t.batch_size, rank=self.rank,
                                     world=self.world, seed=t.seed, device=self.device,
-                                    position=self.cur_nimg)
+                                    position=self.cur_nimg, agree=self._rank0_labels if self.world > 1 else None)
+
+    def _rank0_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        from accelerate.utils import broadcast
+
+        return broadcast(labels.to(self.device), from_process=0).cpu()
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict:

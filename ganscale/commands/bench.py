@@ -21,11 +21,11 @@ def add_parser(subparsers) -> None:
         description="Measure ganscale's training throughput (real images per second, D and G steps) "
                     "for a grid of presets x batch sizes x precisions x data paths x compile, and the "
                     "textbook PyTorch-examples DCGAN loop on the same models in the same run. Default: "
-                    "mnist-dcgan at batch 128 and mnist-dcgan64 at batch 64, fp32, tensor data, no compile.")
+                    "mnist-dcgan-plain at batch 128 and mnist-dcgan64 at batch 64, fp32, tensor data, no compile.")
     p.add_argument("--preset", nargs="+", default=None, metavar="P",
-                   help="presets (default: mnist-dcgan mnist-dcgan64)")
+                   help="presets (default: mnist-dcgan-plain mnist-dcgan64)")
     p.add_argument("--batch-size", nargs="+", default=None, metavar="N",
-                   help="per-process batch sizes (default: 128 for mnist-dcgan, 64 for mnist-dcgan64, "
+                   help="per-process batch sizes (default: 128 for mnist-dcgan-plain, 64 for mnist-dcgan64, "
                         "else the preset's)")
     p.add_argument("--precision", nargs="+", default=["no"], metavar="{no,bf16,fp16}",
                    help="ganscale mixed precision (default: no); the textbook loop is always fp32")
