@@ -29,8 +29,8 @@ class OneLineParser(argparse.ArgumentParser):
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a GAN", description="Train a GAN. Options after the flags are "
                        "config overrides, e.g. train.max_kimg=2 train.batch_size=128 loss.kind=hinge.")
-    p.add_argument("--preset", default="mnist-dcgan", help="mnist-mlp, mnist-dcgan (default), mnist-dcgan64, "
-                   "mnist-cgan")
+    p.add_argument("--preset", default="mnist-dcgan", help="mnist-dcgan (default), mnist-dcgan-plain, "
+                   "mnist-dcgan64, mnist-cgan, mnist-mlp")
     p.add_argument("--config", help="YAML file with sections data/model/loss/optim/train/log/eval")
     p.add_argument("--run-dir", help="where the run writes everything (default runs/<preset>-<time>)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")

@@ -249,9 +249,10 @@ class Trainer:
     def start_data(self) -> None:
         """(Re)build the batch stream at the current image position (after init, resume or rollback)."""
         t = self.cfg.train
+        agree = self._rank0_labels if self.world > 1 else None
         self.batches = make_batches(self.cfg.data, self.cfg.model, batch_size=t.batch_size, rank=self.rank,
                                     world=self.world, seed=t.seed, device=self.device,
-                                    position=self.cur_nimg, agree=self._rank0_labels if self.world > 1 else None)
+                                    position=self.cur_nimg, agree=agree)
 
     def _rank0_labels(self, labels: torch.Tensor) -> torch.Tensor:
         from accelerate.utils import broadcast

@@ -67,7 +67,7 @@ def test_round_trip_through_dict():
 ])
 def test_bad_values_name_the_value_and_what_is_allowed(overrides, message):
     with pytest.raises(UserError, match=None) as err:
-        load_config("mnist-dcgan", overrides=overrides)
+        load_config("mnist-dcgan-plain", overrides=overrides)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 

@@ -147,7 +147,8 @@ def runs(tmp_path_factory, mnist_root) -> Runs:
         job("ranks-accum", d("ranks-accum"), f"train.batch_size={B // 2}", "train.grad_accum=2", kimg(HALF),
             preset="mnist-dcgan-plain"),
         job("accum-2", d("accum-2"), f"train.batch_size={B // 2}", "train.grad_accum=2", kimg(STEPS)),
-        job("bf16", d("bf16"), per_process, kimg(HALF), "train.mixed_precision=bf16", preset="mnist-dcgan-plain"),
+        job("bf16", d("bf16"), per_process, kimg(HALF), "train.mixed_precision=bf16",
+            preset="mnist-dcgan-plain"),
         job("resume22-a", d("resume22"), per_process, kimg(STEPS), f"train.stop_after_steps={HALF}"),
         job("nan-lr", d("nan-lr"), per_process, kimg(STEPS), "optim.lr_d=1e30", EVERY_STEP),
         job("nan-stop", d("nan-stop"), per_process, kimg(STEPS), EVERY_STEP,
@@ -222,7 +223,8 @@ def assert_ranks_identical(reports: list[dict]) -> None:
 def test_ranks_hold_identical_models(runs, name):
     """G, D, G_ema (parameters and buffers) and both optimizers' states are bitwise equal on both
     ranks after training (default preset, WGAN-GP, grad_accum=2, bf16); the default preset has
-    BatchNorm in G, so running statistics are covered."""
+    BatchNorm in G, so running statistics are covered, and is self-conditioned, so the ranks train on
+    rank 0's cluster labels (a broadcast)."""
     reports = runs.reports(name)
     assert [rep["rc"] for rep in reports] == [0, 0]
     assert all(rep["step"] == HALF for rep in reports)

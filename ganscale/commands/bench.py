@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
         description="Measure ganscale's training throughput (real images per second, D and G steps) "
                     "for a grid of presets x batch sizes x precisions x data paths x compile, and the "
                     "textbook PyTorch-examples DCGAN loop on the same models in the same run. Default: "
-                    "mnist-dcgan-plain at batch 128 and mnist-dcgan64 at batch 64, fp32, tensor data, no compile.")
+                    "mnist-dcgan-plain at batch 128 and mnist-dcgan64 at batch 64, fp32, tensor data, "
+                    "no compile.")
     p.add_argument("--preset", nargs="+", default=None, metavar="P",
                    help="presets (default: mnist-dcgan-plain mnist-dcgan64)")
     p.add_argument("--batch-size", nargs="+", default=None, metavar="N",
