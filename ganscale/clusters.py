@@ -4,8 +4,8 @@ A conditional GAN told which digit to draw is far better than an unconditional o
 most unconditional samples that fail fall *between* digits. Self-conditioned GANs (Liu et al., CVPR
 2020) get most of that gain without labels by conditioning on clusters of the real images instead.
 The clusters are balanced (equal sizes), so drawing cluster ids uniformly, as every sampler here
-does for classes, reproduces the data's mix. Deterministic for a seed, so every rank computes the
-same clusters.
+does for classes, reproduces the data's mix. Deterministic for a seed; with several processes only
+rank 0 clusters and the others receive its labels (data.make_batches).
 """
 
 from __future__ import annotations

@@ -159,13 +159,16 @@ class LoaderBatches:
 
 
 @functools.lru_cache(maxsize=1)
-def _clustered_mnist(root: str, download: bool, clusters: int, seed: int):
+def _clustered_mnist(root: str, download: bool, clusters: int, seed: int, compute: bool = True):
     """MNIST train images with k-means cluster ids as labels (model.conditioning=clusters).
 
     Cached: the trainer rebuilds its batch stream on resume and after each rollback, and clustering
     the 60k images takes about 10 s. The tensors are only read (gathered), never changed.
+    With `compute=False` the labels are a placeholder that the caller overwrites with rank 0's.
     """
     images, _ = load_mnist(root, train=True, download=download)
+    if not compute:
+        return images, torch.zeros(len(images), dtype=torch.long)
     return images, cluster_labels(images, clusters, seed)
 
 
@@ -173,14 +176,15 @@ def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank:
                  seed: int, device, position: int = 0, agree=None):
     """An endless iterator of (images in [-1, 1], labels) for this rank, starting at `position`.
 
-    `agree` (collective, given when world > 1) maps this rank's cluster labels to rank 0's: k-means
-    in float32 can flip a borderline image between clusters on a machine with another CPU or thread
-    count, and then the ranks would train on different labels for the same image.
+    `agree` (collective, given when world > 1) replaces this rank's cluster labels with rank 0's, and
+    only rank 0 clusters: k-means in float32 can flip a borderline image between clusters on another
+    CPU or thread count, and eight ranks clustering at once on one node's CPUs would each be slow.
     """
     if data.name == "mnist" and data.loader == "tensor":
         if model.conditioning == "clusters":
             root = str(resolve_root(data.root))
-            images, labels = _clustered_mnist(root, data.download, model.num_classes, seed)
+            compute = agree is None or rank == 0
+            images, labels = _clustered_mnist(root, data.download, model.num_classes, seed, compute)
             labels = agree(labels) if agree is not None else labels
         else:
             images, labels = load_mnist(data.root, train=True, download=data.download)

@@ -66,11 +66,15 @@ def rank_report(trainer) -> dict:
                                                        ("discriminator", trainer.D_plain),
                                                        ("generator_ema", trainer.ema.model))
                for name, _ in model.named_buffers()]
+    labels = getattr(trainer.batches, "labels", None)  # the tensor fast path holds every image's label
+    label_info = None if labels is None else {"digest": tensor_digest(labels),
+                                              "distinct": int(labels.unique().numel())}
     finite = all(bool(torch.isfinite(v.float()).all()) for state in groups.values() for v in state.values()
                  if v.is_floating_point())
     return {"rank": trainer.rank, "world": trainer.world, "step": trainer.step, "cur_nimg": trainer.cur_nimg,
             "lr_G": trainer.opt_G.param_groups[0]["lr"], "lr_D": trainer.opt_D.param_groups[0]["lr"],
-            "combined": combined, "tensors": tensors, "buffers": buffers, "finite": finite}
+            "combined": combined, "tensors": tensors, "buffers": buffers, "finite": finite,
+            "labels": label_info}
 
 
 _real_train = ganscale.run.train

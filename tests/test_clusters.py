@@ -82,7 +82,7 @@ def test_self_conditioned_training_end_to_end(tmp_path, cli_env):
     assert (run_dir / "checkpoints").is_dir() and list((run_dir / "samples").glob("kimg-*.png"))
 
 
-def test_clusters_are_computed_once_per_process(mnist_root, monkeypatch):
+def test_clusters_are_computed_once_by_rank_0(mnist_root, monkeypatch):
     """Resume and rollback rebuild the batch stream; the ~10 s clustering must not run again."""
     import ganscale.data as data
 
@@ -98,7 +98,12 @@ def test_clusters_are_computed_once_per_process(mnist_root, monkeypatch):
         assert labels.max() < cfg.model.num_classes
     assert calls == [cfg.model.num_classes]
     # With several ranks every rank takes rank 0's labels (`agree`, a broadcast in the trainer).
-    batches = data.make_batches(cfg.data, cfg.model, batch_size=8, rank=0, world=1, seed=0,
+    batches = data.make_batches(cfg.data, cfg.model, batch_size=8, rank=0, world=2, seed=0,
                                 device=torch.device("cpu"), agree=lambda labels: labels * 0 + 7)
     assert next(batches)[1].tolist() == [7] * 8 and calls == [cfg.model.num_classes]
+    # ... and only rank 0 clusters: rank 1 hands `agree` a placeholder and keeps what comes back.
+    data._clustered_mnist.cache_clear()
+    batches = data.make_batches(cfg.data, cfg.model, batch_size=8, rank=1, world=2, seed=0,
+                                device=torch.device("cpu"), agree=lambda labels: labels + 3)
+    assert next(batches)[1].tolist() == [3] * 8 and calls == [cfg.model.num_classes]
     data._clustered_mnist.cache_clear()
