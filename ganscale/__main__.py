@@ -1,6 +1,4 @@
-import sys
-
-from ganscale.cli import main
+from ganscale.cli import main_exit
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_exit()

@@ -118,6 +118,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def main_exit() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+def leave_together() -> None:
+    """Under `accelerate launch`, every rank waits for the others, then closes its process group.
+
+    Ranks finish at different times (in `evaluate`, rank 0 scores alone). A rank whose process
+    exits while another still holds the gloo group aborts in C++ ("terminate called without an
+    active exception") in about one 2-process launch in four, and the launcher then fails the
+    whole command. Done at process exit, not per run, so one process can still train many runs.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return
+    from accelerate import PartialState
+
+    state = PartialState()
+    state.wait_for_everyone()
+    state.destroy_process_group()
+
+
+def main_exit(argv: list[str] | None = None) -> None:
+    """Process entry point (console script and `python -m ganscale`)."""
+    status = main(argv)
+    # Success, divergence and preemption are decided from statistics reduced across ranks, so every
+    # rank ends with the same status. A user error may hit one rank only: it must not wait for the
+    # others, who could be stuck in a collective it will never join.
+    if status in (0, EXIT_DIVERGED, EXIT_PREEMPTED):
+        leave_together()
+    sys.exit(status)

@@ -116,8 +116,11 @@ class Tracker:
             writer.add_image("samples", np.asarray(Image.open(path).convert("RGB")), step, dataformats="HWC")
 
     def finish(self) -> None:
+        """Closes the trackers only. Not `end_training()`: that also destroys the process group on
+        this rank alone, and the other ranks would then wait for it at exit (cli.leave_together)."""
         if self.active:
             try:
-                self.accelerator.end_training()
+                for tracker in self.accelerator.trackers:
+                    tracker.finish()
             except Exception as err:  # noqa: BLE001
                 self._warn("finish", err)
