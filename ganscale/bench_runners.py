@@ -81,6 +81,17 @@ ABLATIONS = ("full", "no-retained-memory", "no-channels-last", "no-grad-layout",
              "fresh-g-forward", "item-every-step")
 
 
+def ablated_hot_path(ablation: str):
+    """The Trainer's hot-path options with the one choice `ablation` names switched off."""
+    from ganscale.hot_path import HotPath
+
+    switched_off = {"full": {}, "no-retained-memory": {"retain_cpu_memory": False},
+                    "no-channels-last": {"channels_last": False}, "no-grad-layout": {"grad_layout": False},
+                    "d-grads-in-g-phase": {"freeze_d_in_g_phase": False},
+                    "fresh-g-forward": {"reuse_fakes": False}, "item-every-step": {}}
+    return HotPath(**switched_off[ablation])
+
+
 class GanscaleRunner(Runner):
     """The real Trainer; `step()` is one `train_step` with a log step every `log.every` steps."""
 
@@ -94,28 +105,9 @@ class GanscaleRunner(Runner):
                      "log.tracker=none", "log.progress=false"]
         self.cfg = load_config(case.preset, overrides=overrides)
         self.accelerator = build_accelerator(self.cfg)
-        if ablation == "no-retained-memory":
-            import ganscale.trainer
-
-            ganscale.trainer._retain_cpu_memory = lambda: None
-        self.trainer = t = Trainer(self.cfg, self.accelerator)
+        self.trainer = t = Trainer(self.cfg, self.accelerator, hot_path=ablated_hot_path(ablation))
         t.start_data()
         self.device, self.images_per_step, self.ablation = t.device, t.images_per_step, ablation
-        if ablation == "no-channels-last":
-            for model in (t.G_plain, t.D_plain, t.ema.model):
-                model.to(memory_format=torch.contiguous_format)
-        elif ablation == "no-grad-layout":  # plain nn activations: mixed-layout backward kernels
-            from ganscale.models import common
-
-            for model in (t.G_plain, t.D_plain, t.ema.model):
-                for module in model.modules():
-                    if isinstance(module, (common.ReLU, common.LeakyReLU)):
-                        module.forward = type(module).__mro__[1].forward.__get__(module)
-        elif ablation == "d-grads-in-g-phase":  # the G phase leaves D trainable, as the textbook does
-            t.D_plain.requires_grad_ = lambda requires_grad=True: t.D_plain
-        elif ablation == "fresh-g-forward":  # the G phase runs G again instead of reusing the fakes
-            d_phase = t.d_phase
-            t.d_phase = lambda keep_fakes, measure: d_phase(False, measure)
 
     def step(self) -> int:
         trainer = self.trainer

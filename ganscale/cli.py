@@ -86,7 +86,7 @@ def cmd_sample(args) -> int:
 
 def cmd_export(args) -> int:
     from ganscale.checkpoint import export_generator, load_generator_weights
-    from ganscale.sampling import build_generator
+    from ganscale.models import build_generator
 
     out = Path(args.out)
     if out.suffix != ".safetensors":

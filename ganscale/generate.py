@@ -9,7 +9,8 @@ import torch
 
 from ganscale.checkpoint import load_generator_weights
 from ganscale.errors import UserError
-from ganscale.sampling import build_generator, draw_noise, generate, save_grid, save_npz
+from ganscale.models import build_generator
+from ganscale.sampling import draw_noise, generate, save_grid, save_npz
 
 MAX_SAMPLES = 100_000
 

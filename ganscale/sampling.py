@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganscale.config import ModelConfig, config_from_dict
+from ganscale.config import ModelConfig
 from ganscale.errors import UserError
 
 
@@ -85,20 +85,6 @@ def save_npz(images: torch.Tensor, labels, path: Path) -> Path:
         np.savez(handle, **arrays)
     os.replace(tmp, path)
     return path
-
-
-def build_generator(config: dict, weights: dict[str, torch.Tensor]) -> tuple[nn.Module, ModelConfig]:
-    """Rebuild G from a saved config and load its weights; a mismatch is a user-facing error."""
-    from ganscale.models import build_models
-
-    model_cfg = config_from_dict(config).model
-    generator, _ = build_models(model_cfg)
-    try:
-        generator.load_state_dict(weights)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise UserError(f"weights do not fit arch {model_cfg.arch} ({first})") from None
-    return generator.eval(), model_cfg
 
 
 def write_gif(frames: list, path: Path, durations_ms: list[int]) -> Path:

@@ -28,9 +28,10 @@ import torch
 from ganscale.config import Config
 from ganscale.data import make_batches
 from ganscale.ema import EMA
+from ganscale.hot_path import HotPath, retain_cpu_memory
 from ganscale.losses import d_loss, g_loss, gradient_penalty, info_loss, mode_seeking_penalty, r1_penalty
 from ganscale.lr_schedule import lr_factor
-from ganscale.models import build_models
+from ganscale.models import build_models, plain_activations
 from ganscale.models.dcgan import latent_code
 from ganscale.precision import Scaler, autocast, check_supported, effective_precision
 from ganscale.state import restore_rng, rng_state
@@ -42,26 +43,10 @@ def _optimizer(params, lr: float, cfg: Config, device: torch.device):
     return torch.optim.Adam(params, lr=lr, betas=(cfg.optim.beta1, cfg.optim.beta2), **fast)
 
 
-def _retain_cpu_memory() -> None:
-    """Keep freed tensor memory in the process heap (glibc) instead of giving it back every step.
-
-    By default glibc serves big tensors with fresh mmap'd pages and trims the heap on free, so each
-    CPU step faults its activations in again (~18k page faults per mnist-dcgan b128 step, about a
-    fifth of its CPU time: docs/benchmarks.md). Allocation only: the numbers are unchanged.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        return
-    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MiB (glibc's maximum) come from the heap
-    mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap for the next step
-
-
 class Trainer:
-    def __init__(self, cfg: Config, accelerator):
+    def __init__(self, cfg: Config, accelerator, hot_path: HotPath | None = None):
         self.cfg, self.accelerator = cfg, accelerator
+        self.hot_path = hot_path = hot_path or HotPath()
         self.device = accelerator.device
         self.precision = effective_precision(cfg.train.mixed_precision)
         check_supported(self.precision, self.device)
@@ -70,11 +55,15 @@ class Trainer:
         self.images_per_step = self.global_batch * cfg.train.grad_accum * cfg.optim.n_critic
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank
         generator, discriminator = build_models(cfg.model)
-        if self.device.type == "cpu":  # see docs/benchmarks.md for what these two earn
-            _retain_cpu_memory()
-            # oneDNN convs run faster with NHWC (channels_last) weights
-            generator = generator.to(memory_format=torch.channels_last)
-            discriminator = discriminator.to(memory_format=torch.channels_last)
+        if self.device.type == "cpu":  # see docs/benchmarks.md for what these earn
+            if hot_path.retain_cpu_memory:
+                retain_cpu_memory()
+            if hot_path.channels_last:  # oneDNN convs run faster with NHWC weights
+                generator = generator.to(memory_format=torch.channels_last)
+                discriminator = discriminator.to(memory_format=torch.channels_last)
+        if not hot_path.grad_layout:
+            plain_activations(generator)
+            plain_activations(discriminator)
         self.ema = EMA(generator, cfg.train.ema_halflife_kimg, cfg.train.ema_rampup)
         self.ema.model.to(self.device)
         if cfg.model.sync_bn:
@@ -175,7 +164,8 @@ class Trainer:
         accum = self.cfg.train.grad_accum
         if not kept_fakes and draws is None:
             draws = self.draw(self.cur_nimg, salt=1)
-        self.D_plain.requires_grad_(False)
+        if self.hot_path.freeze_d_in_g_phase:
+            self.D_plain.requires_grad_(False)
         try:
             for micro in range(accum):
                 with self.accelerator.accumulate(self.G, self.D):
@@ -219,9 +209,10 @@ class Trainer:
         n_critic, accum = self.cfg.optim.n_critic, self.cfg.train.grad_accum
         kept = []
         for critic in range(n_critic):
-            kept = self.d_phase(keep_fakes=(n_critic == 1 and accum == 1),
+            kept = self.d_phase(keep_fakes=(n_critic == 1 and accum == 1 and self.hot_path.reuse_fakes),
                                 measure=measure and critic == n_critic - 1)
-        same_fakes = self.draw(start_nimg, salt=0) if n_critic == 1 and accum > 1 else None
+        reuse = n_critic == 1 and self.hot_path.reuse_fakes
+        same_fakes = self.draw(start_nimg, salt=0) if reuse and accum > 1 else None
         self.g_phase(kept, measure, same_fakes)
         self._sync_buffers()
         self.ema.update(self.G_plain, self.cur_nimg, self.cur_nimg - start_nimg)

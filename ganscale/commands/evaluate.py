@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ganscale.checkpoint import load_generator_weights
     from ganscale.evaluation import evaluate_generator, format_table
-    from ganscale.sampling import build_generator
+    from ganscale.models import build_generator
 
     if not 2 <= args.num <= 100_000:
         raise UserError(f"--num {args.num}: must be between 2 and 100000")

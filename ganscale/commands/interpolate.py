@@ -35,7 +35,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def run(args) -> int:
     from ganscale.checkpoint import load_generator_weights
-    from ganscale.sampling import build_generator, generate, save_grid, to_uint8, write_gif
+    from ganscale.models import build_generator
+    from ganscale.sampling import generate, save_grid, to_uint8, write_gif
 
     out = Path(args.out)
     if out.suffix not in (".png", ".gif"):

@@ -5,9 +5,10 @@ Every G maps (z[B, z_dim], labels[B] | None) to images [B, C, H, W] in [-1, 1]; 
 """
 
 from ganscale.models import cgan, dcgan, dcgan64, mlp  # noqa: F401  (imported to register)
-from ganscale.models.common import init_weights
+from ganscale.models.common import init_weights, plain_activations
+from ganscale.models.loading import build_generator
 from ganscale.models.registry import BUILDERS, build_models, register
 
 ARCHS: tuple[str, ...] = tuple(sorted(BUILDERS))
 
-__all__ = ["ARCHS", "build_models", "init_weights", "register"]
+__all__ = ["ARCHS", "build_generator", "build_models", "init_weights", "plain_activations", "register"]

@@ -64,6 +64,21 @@ class LeakyReLU(nn.LeakyReLU):
         return _grad_in_output_layout(super().forward(x))
 
 
+def plain_activations(model: nn.Module) -> nn.Module:
+    """Swap the layout-keeping ReLU/LeakyReLU for torch's own, in place (same numbers, slower on CPU).
+
+    For measuring what the layout fix earns; the swapped modules hold no parameters, so weights and
+    checkpoints are unaffected.
+    """
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is ReLU:
+                setattr(parent, name, nn.ReLU(inplace=child.inplace))
+            elif type(child) is LeakyReLU:
+                setattr(parent, name, nn.LeakyReLU(child.negative_slope, inplace=child.inplace))
+    return model
+
+
 class MinibatchStd(nn.Module):
     """Appends one feature map: the std of D's features across a group of samples (Karras et al. 2018).
 
