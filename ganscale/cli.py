@@ -71,7 +71,7 @@ def cmd_train(args) -> int:
         return 0
     from ganscale.run import run_training
 
-    outcome = run_training(cfg, args.run_dir)
+    outcome = run_training(cfg, args.run_dir, hooks=args.hooks)
     return EXIT_PREEMPTED if outcome == "preempted" else 0
 
 
@@ -101,8 +101,11 @@ def cmd_export(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, hooks=None) -> int:
+    """`hooks` (ganscale.hooks.RunHooks): observers and fault injection for `train`, for callers that run
+    the real command line in-process (the multi-process test driver)."""
     args = build_parser().parse_args(argv)
+    args.hooks = hooks
     handlers = {"train": cmd_train, "sample": cmd_sample, "export": cmd_export, **commands.handlers()}
     try:
         return handlers[args.command](args)

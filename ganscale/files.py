@@ -33,9 +33,10 @@ def ensure_dir(path: str | Path) -> Path:
     return path
 
 
-def _temporary_name(path: Path) -> Path:
-    # Same folder (so the rename is atomic), hidden, and keeping the suffix for writers that read it.
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+def _temporary_name(path: Path, keep_suffix: bool) -> Path:
+    # Same folder (so the rename is atomic), hidden, and a file keeps its suffix for writers that read it.
+    suffix = path.suffix if keep_suffix else ""
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}{suffix}")
 
 
 def _remove(path: Path) -> None:
@@ -59,7 +60,7 @@ def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
     """
     path = Path(path)
     ensure_dir(path.parent)
-    tmp = _temporary_name(path)
+    tmp = _temporary_name(path, keep_suffix=not directory)
     try:
         if directory:
             tmp.mkdir()

@@ -68,19 +68,16 @@ def _log_step(trainer, tracker, bar, clock, stop: StopSignal, deadline: float | 
 
 
 def _handle_divergence(trainer, checkpointer, values) -> None:
-    """on_nan=stop: raise (the last good checkpoint stays). rollback: reload it and halve the lr."""
-    latest = checkpointer.latest()
-    if trainer.cfg.train.on_nan != "rollback" or latest is None:
+    """on_nan=stop: raise (the last good checkpoint stays). rollback: back to it with half the lr."""
+    found = checkpointer.load_latest() if trainer.cfg.train.on_nan == "rollback" else None
+    if found is None:
+        latest = checkpointer.latest()
         raise DivergenceError(f"non-finite training statistics at step {trainer.step} "
                               f"(kimg {trainer.cur_nimg / 1000:.1f}): {values}; last good checkpoint: "
                               f"{latest or 'none'}; try a lower lr or train.on_nan=rollback")
-    # Halve the scale in use, not the checkpoint's: restoring resets it to the saved value, and a second
-    # divergence before the next checkpoint must not retry the same lr (an endless loop).
-    scale = trainer.lr_scale
-    checkpointer.restore(trainer, latest)
-    trainer.lr_scale = scale * 0.5
-    trainer.set_learning_rates()
-    trainer.accelerator.print(f"non-finite losses: rolled back to {latest}, learning rates halved")
+    path, snapshot = found
+    trainer.rollback(snapshot)
+    trainer.accelerator.print(f"non-finite losses: rolled back to {path}, learning rates halved")
 
 
 def evaluate_and_keep_best(trainer, checkpointer, tracker) -> dict | None:
@@ -114,6 +111,7 @@ def train(trainer, checkpointer, tracker) -> str:
     bar = _progress_bar(trainer, max_nimg)
     clock = {"time": time.time(), "nimg": trainer.cur_nimg}
     outcome, steps_this_run = DONE, 0
+    evaluated_nimg = None  # the position G_ema was last evaluated at: the end need not evaluate it again
     if trainer.cur_nimg == 0:
         save_samples(trainer, tracker, fixed)
     while trainer.cur_nimg < max_nimg:
@@ -135,6 +133,7 @@ def train(trainer, checkpointer, tracker) -> str:
             save_samples(trainer, tracker, fixed)
         if cfg.eval.every and crossed(previous, trainer.cur_nimg, cfg.eval.every):
             evaluate_and_keep_best(trainer, checkpointer, tracker)
+            evaluated_nimg = trainer.cur_nimg
         if will_checkpoint:
             checkpointer.save(trainer)
         if signalled or out_of_time or steps_this_run == cfg.train.stop_after_steps:
@@ -143,6 +142,6 @@ def train(trainer, checkpointer, tracker) -> str:
     bar.close()
     save_samples(trainer, tracker, fixed)
     checkpointer.save(trainer)  # no-op when this position is already saved
-    if outcome == DONE and (cfg.eval.at_end or cfg.eval.every) and checkpointer.best_nimg != trainer.cur_nimg:
+    if outcome == DONE and (cfg.eval.at_end or cfg.eval.every) and evaluated_nimg != trainer.cur_nimg:
         evaluate_and_keep_best(trainer, checkpointer, tracker)
     return outcome

@@ -24,8 +24,9 @@ def effective_precision(configured: str) -> str:
 def check_supported(precision: str, device: torch.device) -> None:
     from ganscale.errors import UserError
 
-    if precision == "fp16" and device.type != "cuda":
-        raise UserError("train.mixed_precision=fp16 needs a CUDA GPU; use bf16 (works on CPU) or no")
+    if precision == "fp16" and device.type != "cuda":  # per-optimizer GradScalers are tested on CUDA only
+        raise UserError(f"train.mixed_precision=fp16 needs a CUDA GPU and this run's device is "
+                        f"{device.type}; use bf16 (works on CPU) or no")
 
 
 def autocast(precision: str, device: torch.device):

@@ -5,22 +5,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
-
 from ganscale.checkpoint import Checkpointer, resolve_checkpoint
 from ganscale.config import Config
 from ganscale.errors import UserError
+from ganscale.files import ensure_dir, write_text
+from ganscale.hooks import RunHooks
 from ganscale.loop import train
 from ganscale.tracking import Tracker, accelerator_log_with
 from ganscale.trainer import Trainer
 
 
 def build_accelerator(cfg: Config):
-    """CPU-only machines get Accelerator(cpu=True): under `accelerate launch --multi_gpu` that runs
-    one gloo process per rank, which is how multi-process training is tested without GPUs."""
+    """CUDA, then MPS, then the CPU (devices.py); `cpu=True` on GPU-less machines is also what runs one
+    gloo process per rank under `accelerate launch --multi_gpu`."""
     from accelerate import Accelerator
 
-    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no",
+    from ganscale.devices import force_cpu
+
+    return Accelerator(cpu=force_cpu(), mixed_precision="no",
                        gradient_accumulation_steps=cfg.train.grad_accum,
                        log_with=accelerator_log_with(cfg.log.tracker))
 
@@ -35,36 +37,45 @@ def resolve_run_dir(requested: str | None, cfg: Config, accelerator) -> Path:
     run_dir = Path(name[0])
     if accelerator.is_main_process:
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(cfg.to_yaml())
-        except OSError as err:
-            raise UserError(f"--run-dir {run_dir}: cannot write there ({err.strerror})") from None
+            ensure_dir(run_dir)
+            write_text(run_dir / "config.yaml", cfg.to_yaml())
+        except UserError as err:
+            raise UserError(f"--run-dir {run_dir}: {err}") from None
     accelerator.wait_for_everyone()
     return run_dir
 
 
-def _resume_from(cfg: Config, checkpointer: Checkpointer) -> Path | None:
-    resume = cfg.train.resume
-    if resume == "auto":
-        return checkpointer.latest()
-    if resume != "none":
-        return resolve_checkpoint(resume)
-    if checkpointer.latest() is not None:
+def resume(cfg: Config, checkpointer: Checkpointer, trainer: Trainer) -> Path | None:
+    """Restore `trainer` as train.resume asks; returns the checkpoint it continues from."""
+    if cfg.train.resume == "auto":
+        found = checkpointer.load_latest()  # reports each checkpoint it has to pass over
+        if found is None:
+            return None
+        path, snapshot = found
+    elif cfg.train.resume != "none":
+        path = resolve_checkpoint(cfg.train.resume)
+        snapshot = checkpointer.load(path)
+    elif checkpointer.latest() is not None:
         raise UserError(f"{checkpointer.root} already holds checkpoints; continue with train.resume=auto "
                         "or start a fresh run with another --run-dir")
-    return None
+    else:
+        return None
+    trainer.restore(snapshot)
+    return path
 
 
-def run_training(cfg: Config, requested_run_dir: str | None) -> str:
+def run_training(cfg: Config, requested_run_dir: str | None, hooks: RunHooks | None = None) -> str:
+    hooks = hooks or RunHooks()
     accelerator = build_accelerator(cfg)
     run_dir = resolve_run_dir(requested_run_dir, cfg, accelerator)
     accelerator.project_configuration.set_directories(str(run_dir))
-    trainer = Trainer(cfg, accelerator)
+    trainer = Trainer(cfg, accelerator, hooks=hooks)
     checkpointer = Checkpointer(run_dir, cfg.train.keep, accelerator)
-    start = _resume_from(cfg, checkpointer)
+    start = resume(cfg, checkpointer, trainer)
     if start is not None:
-        checkpointer.restore(trainer, start)
         accelerator.print(f"resumed from {start} at kimg {trainer.cur_nimg / 1000:.1f}")
+    if hooks.on_trainer is not None:
+        hooks.on_trainer(trainer)
     tracker = Tracker(run_dir, cfg, accelerator)
     accelerator.print(f"training {cfg.preset} on {accelerator.num_processes} process(es), "
                       f"device {accelerator.device}, global batch {trainer.global_batch}, "

@@ -15,24 +15,27 @@ Two-model DDP policy:
   the graph; it does not accumulate into parameters).
 - BatchNorm: by default every rank normalises with its own batch statistics; DDP broadcasts rank
   0's running statistics (buffers) at every forward, and the trainer again at the end of each step
-  (`_sync_buffers`), so the ranks' G, D and G_ema are identical between steps.
+  (`buffers.broadcast_buffers`), so the ranks' G, D and G_ema are identical between steps.
   `model.sync_bn=true` converts to SyncBatchNorm (CUDA only) for global batch statistics.
-Noise, fake labels and penalty mixes are drawn for the *global* batch from a generator seeded by
-the image position, and each rank takes its slice: the run does not depend on the world size.
+Noise, fake labels and penalty mixes come from `noise.UpdateNoise`: the run does not depend on the world size.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ganscale.buffers import broadcast_buffers
+from ganscale.checkpoint import Snapshot, TrainState, copied_to_cpu
 from ganscale.config import Config
 from ganscale.data import make_batches
 from ganscale.ema import EMA
+from ganscale.hooks import RunHooks
 from ganscale.hot_path import HotPath, retain_cpu_memory
 from ganscale.losses import d_loss, g_loss, gradient_penalty, info_loss, mode_seeking_penalty, r1_penalty
 from ganscale.lr_schedule import lr_factor
 from ganscale.models import build_models, plain_activations
 from ganscale.models.dcgan import latent_code
+from ganscale.noise import UpdateNoise
 from ganscale.precision import Scaler, autocast, check_supported, effective_precision
 from ganscale.state import restore_rng, rng_state
 from ganscale.stats import StepStats
@@ -44,9 +47,11 @@ def _optimizer(params, lr: float, cfg: Config, device: torch.device):
 
 
 class Trainer:
-    def __init__(self, cfg: Config, accelerator, hot_path: HotPath | None = None):
+    def __init__(self, cfg: Config, accelerator, hot_path: HotPath | None = None,
+                 hooks: RunHooks | None = None):
         self.cfg, self.accelerator = cfg, accelerator
         self.hot_path = hot_path = hot_path or HotPath()
+        self.hooks = hooks or RunHooks()
         self.device = accelerator.device
         self.precision = effective_precision(cfg.train.mixed_precision)
         check_supported(self.precision, self.device)
@@ -83,7 +88,7 @@ class Trainer:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
         self.scaler_G = Scaler(self.precision, self.device)
         self.scaler_D = Scaler(self.precision, self.device)
-        self.noise = torch.Generator(device=self.device)
+        self.noise = UpdateNoise(cfg, self.rank, self.world, self.device)
         self.stats = StepStats(self.device)
         self.cur_nimg = 0
         self.step = 0
@@ -92,26 +97,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- randomness
     def draw(self, position: int, salt: int) -> list[tuple]:
-        """[(z, fake labels, alpha)] for this rank, one per micro-batch of the update starting at `position`.
-
-        The noise of all the update's grad_accum x world x batch images is drawn at once, seeded by
-        `position`; micro-batch m of rank r takes images [m*G + r*b, m*G + (r+1)*b) (G = global batch),
-        the same positions the data stream gives it. So an image's noise depends only on its global
-        position: not on the world size, nor on the split into micro-batches.
-        """
-        cfg, gb, b = self.cfg, self.global_batch, self.cfg.train.batch_size
-        n = gb * cfg.train.grad_accum
-        self.noise.manual_seed((cfg.train.seed * 1_000_003 + position) * 4 + salt)
-        z = torch.randn(n, cfg.model.z_dim, generator=self.noise, device=self.device)
-        alpha = torch.rand(n, 1, 1, 1, generator=self.noise, device=self.device)
-        labels = None
-        if cfg.model.num_classes:
-            labels = torch.randint(0, cfg.model.num_classes, (n,), generator=self.noise, device=self.device)
-            if cfg.loss.mode_seeking:  # pairs (0, 1), (2, 3), ... share a label (losses.mode_seeking_penalty)
-                labels[1::2] = labels[0::2]
-        parts = [slice(m * gb + self.rank * b, m * gb + (self.rank + 1) * b)
-                 for m in range(cfg.train.grad_accum)]
-        return [(z[part], None if labels is None else labels[part], alpha[part]) for part in parts]
+        """This rank's (z, fake labels, alpha) per micro-batch of the update at `position` (noise.py)."""
+        return self.noise.draw(position, salt)
 
     # ----------------------------------------------------------------- phases
     def _info_loss(self, z):
@@ -137,6 +124,8 @@ class Trainer:
                 r1 = r1_penalty(real_logits, real, self._grad_scale(self.scaler_D))
                 loss = loss + 0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every * r1
         self.stats.add_d(loss, real_logits, fake_logits)
+        if self.hooks.d_loss is not None:
+            loss = self.hooks.d_loss(self, loss)
         return loss
 
     def _grad_scale(self, scaler: Scaler) -> float:
@@ -219,23 +208,8 @@ class Trainer:
         self.step += 1
 
     def _sync_buffers(self) -> None:
-        """Give every rank rank 0's buffers (BatchNorm running statistics) at the end of the step.
-
-        DDP broadcasts them only at the start of the wrapped model's next forward: until then each rank
-        holds statistics updated by its own last batch (and D's by the G phase, which runs D unwrapped),
-        and G_ema copies G's. Broadcasting here keeps G, D and G_ema identical on every rank between steps.
-        """
-        if self.world == 1:
-            return
-        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-        for model in (self.G_plain, self.D_plain):
-            for buffer in model.buffers():
-                by_dtype.setdefault(buffer.dtype, []).append(buffer)
-        for buffers in by_dtype.values():  # one collective per dtype, not one per buffer
-            flat = torch.cat([b.reshape(-1) for b in buffers])
-            torch.distributed.broadcast(flat, src=0)
-            for buffer, part in zip(buffers, flat.split([b.numel() for b in buffers]), strict=True):
-                buffer.copy_(part.view_as(buffer))
+        if self.world > 1:
+            broadcast_buffers([self.G_plain, self.D_plain])
 
     def start_data(self) -> None:
         """(Re)build the batch stream at the current image position (after init, resume or rollback)."""
@@ -251,39 +225,48 @@ class Trainer:
         return broadcast(labels.to(self.device), from_process=0).cpu()
 
     # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict:
-        """Everything a bit-exact resume needs. Collective: every rank must call it."""
+    def gather_snapshot(self) -> Snapshot:
+        """Everything a bit-exact resume needs. Collective: gathers every rank's RNG streams."""
         from accelerate.utils import gather_object
 
-        rng_all = gather_object([rng_state(self.device)])
-        return {
-            "weights": {"generator": self.G_plain.state_dict(), "discriminator": self.D_plain.state_dict(),
-                        "generator_ema": self.ema.state_dict()},
-            "optimizers": {"optimizer_g": self.opt_G.state_dict(), "optimizer_d": self.opt_D.state_dict()},
-            "state": {"step": self.step, "cur_nimg": self.cur_nimg, "data_position": self.cur_nimg,
-                      "lr_scale": self.lr_scale,
-                      "world_size": self.world, "config": self.cfg.to_dict(),
-                      "fingerprint": self.cfg.fingerprint(), "rng": rng_all,
-                      "scaler_g": self.scaler_G.state_dict(), "scaler_d": self.scaler_D.state_dict()},
-        }
+        state = TrainState(step=self.step, cur_nimg=self.cur_nimg, lr_scale=self.lr_scale,
+                           world_size=self.world, config=self.cfg.to_dict(),
+                           fingerprint=self.cfg.fingerprint(),
+                           rng=gather_object([rng_state(self.device)]),
+                           scaler_g=self.scaler_G.state_dict(), scaler_d=self.scaler_D.state_dict())
+        return Snapshot(**copied_to_cpu({
+            "generator": self.G_plain.state_dict(), "discriminator": self.D_plain.state_dict(),
+            "generator_ema": self.ema.state_dict(), "optimizer_g": self.opt_G.state_dict(),
+            "optimizer_d": self.opt_D.state_dict()}), state=state)
 
-    def load_state_dict(self, state: dict, weights: dict, optimizers: dict) -> None:
+    def restore(self, snapshot: Snapshot) -> None:
+        """Continue from `snapshot` (any world size; the same one also continues each rank's RNG)."""
         from ganscale.errors import UserError
 
-        if state.get("fingerprint") != self.cfg.fingerprint():
-            saved = state.get("config", {}).get("model", {})
+        state = snapshot.state
+        if state.fingerprint != self.cfg.fingerprint():
+            saved = state.config.get("model", {})
             raise UserError(f"checkpoint model {saved.get('arch')!r} ({saved}) does not match this run's "
                             f"model.* settings; resume with the same model config")
-        self.G_plain.load_state_dict(weights["generator"])
-        self.D_plain.load_state_dict(weights["discriminator"])
-        self.ema.load_state_dict(weights["generator_ema"])
-        self.opt_G.load_state_dict(optimizers["optimizer_g"])
-        self.opt_D.load_state_dict(optimizers["optimizer_d"])
-        self.scaler_G.load_state_dict(state.get("scaler_g", {}))
-        self.scaler_D.load_state_dict(state.get("scaler_d", {}))
-        self.step, self.cur_nimg = int(state["step"]), int(state["data_position"])
-        self.lr_scale = float(state.get("lr_scale", 1.0))
-        rngs = state.get("rng", [])
-        if len(rngs) == self.world:  # same world size: each rank continues its own RNG streams
-            restore_rng(rngs[self.rank], self.device)
+        self.G_plain.load_state_dict(snapshot.generator)
+        self.D_plain.load_state_dict(snapshot.discriminator)
+        self.ema.load_state_dict(snapshot.generator_ema)
+        self.opt_G.load_state_dict(snapshot.optimizer_g)
+        self.opt_D.load_state_dict(snapshot.optimizer_d)
+        self.scaler_G.load_state_dict(state.scaler_g)
+        self.scaler_D.load_state_dict(state.scaler_d)
+        self.step, self.cur_nimg, self.lr_scale = state.step, state.cur_nimg, float(state.lr_scale)
+        if len(state.rng) == self.world:
+            restore_rng(state.rng[self.rank], self.device)
         self.start_data()
+
+    def rollback(self, snapshot: Snapshot) -> None:
+        """After a divergence: back to `snapshot` with half the learning-rate scale in use.
+
+        Half of the scale in use, not of the snapshot's: restoring resets it to the saved value, and a
+        second divergence before the next checkpoint must not retry the same lr (an endless loop).
+        """
+        scale = self.lr_scale
+        self.restore(snapshot)
+        self.lr_scale = scale * 0.5
+        self.set_learning_rates()

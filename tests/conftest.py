@@ -32,8 +32,7 @@ def mnist_root() -> Path:
 
 @pytest.fixture
 def cli_env(mnist_root, tmp_path) -> dict[str, str]:
-    """Environment for CLI subprocesses: real data, offline W&B, no stray GPU or network use."""
-    env = dict(os.environ)
-    env.update({"GANSCALE_DATA": str(mnist_root), "WANDB_MODE": "offline", "WANDB_SILENT": "true",
-                "WANDB_DIR": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
-    return env
+    """Environment for CLI subprocesses (tests/helpers.py `cli_env`)."""
+    from tests.helpers import cli_env as make_cli_env
+
+    return make_cli_env(mnist_root, tmp_path)

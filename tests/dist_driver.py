@@ -11,9 +11,9 @@ cost on a small CPU machine). After each job every rank writes OUT_DIR/<name>/ra
 the job's exit status and a sha256 of each of its tensors: G, D and G_ema parameters and buffers
 and both optimizers' state. The checkpoint only holds rank 0's copy; this shows the others.
 
-Product code is not changed: the driver wraps `ganscale.run.train` (to see the Trainer) and, for
-`inject_nan`, `Trainer._d_loss` (to make one rank's D loss NaN, which the real backward then spreads
-through DDP's all-reduce to every rank's gradients and weights).
+Nothing of ganscale is patched: the driver passes `ganscale.hooks.RunHooks` to the command line, whose
+`on_trainer` hands it each job's Trainer and whose `d_loss` makes one rank's D loss NaN for
+`inject_nan` (the real backward then spreads it through DDP's all-reduce to every rank's weights).
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from pathlib import Path
 
 import torch
 
-import ganscale.data
-import ganscale.run
 from ganscale.cli import main as cli_main
-from ganscale.trainer import Trainer
+from ganscale.hooks import RunHooks
 
 CURRENT: dict = {}  # the running job: its spec, the Trainer once built, injection count
 
@@ -77,35 +75,28 @@ def rank_report(trainer) -> dict:
             "labels": label_info}
 
 
-_real_train = ganscale.run.train
-
-
-def observed_train(trainer, checkpointer, tracker):
+def observe(trainer) -> None:
     CURRENT["trainer"] = trainer
-    return _real_train(trainer, checkpointer, tracker)
 
 
-_real_d_loss = Trainer._d_loss
-
-
-def injecting_d_loss(self, *args):
+def injecting_d_loss(trainer, loss):
     """NaN in one rank's D loss at one step, while D's lr is above a threshold (see inject_nan)."""
-    loss = _real_d_loss(self, *args)
     spec = CURRENT["job"].get("inject_nan")
-    if (spec and self.rank == spec["rank"] and self.step == spec["step"]
-            and self.opt_D.param_groups[0]["lr"] > spec["while_lr_d_above"]
+    if (spec and trainer.rank == spec["rank"] and trainer.step == spec["step"]
+            and trainer.opt_D.param_groups[0]["lr"] > spec["while_lr_d_above"]
             and CURRENT["injections"] < spec.get("max", 6)):
         CURRENT["injections"] += 1
         loss = loss * float("nan")
     return loss
 
 
-_real_pixels = ganscale.data.to_model_pixels
+HOOKS = RunHooks(on_trainer=observe, d_loss=injecting_d_loss)
 
 
 @contextlib.contextmanager
 def float64(enabled: bool):
-    """Models, noise and images in float64 (the losses still cast logits to float32).
+    """Models, noise and images in float64 (the losses still cast logits to float32): ganscale makes
+    its tensors in torch's default dtype.
 
     Used to compare 2 processes x batch b with 1 process x batch 2b where float32 cannot: with
     piecewise-linear losses (hinge, WGAN) some gradient entries are exactly zero in exact arithmetic
@@ -118,22 +109,18 @@ def float64(enabled: bool):
         return
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    ganscale.data.to_model_pixels = lambda *args: _real_pixels(*args).double()
     try:
         yield
     finally:
         torch.set_default_dtype(previous)
-        ganscale.data.to_model_pixels = _real_pixels
 
 
 def main(jobs_file: str, out_dir: str) -> int:
-    ganscale.run.train = observed_train
-    Trainer._d_loss = injecting_d_loss
     for job in json.loads(Path(jobs_file).read_text()):
         CURRENT.clear()
         CURRENT.update(job=job, injections=0)
         with float64(job.get("float64", False)):
-            rc = cli_main(["train", *job["argv"]])
+            rc = cli_main(["train", *job["argv"]], hooks=HOOKS)
         report = {"name": job["name"], "rc": rc, "injections": CURRENT["injections"]}
         trainer = CURRENT.get("trainer")
         if trainer is not None:

@@ -1,10 +1,15 @@
-"""Running the real command line from tests, and reading what it wrote."""
+"""Running the real command line from tests (one process or under `accelerate launch`), the
+environment those processes get, and reading what they wrote. The one place for ports and launchers."""
 
 from __future__ import annotations
 
 import glob
+import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,20 +25,43 @@ def run_cli(args: list[str], env: dict, timeout: float = 300, cwd=None) -> subpr
                           capture_output=True, text=True)
 
 
-def accelerate_launch(args: list[str], env: dict, num_processes: int = 2, timeout: float = 300):
-    """Real multi-process run: on a CPU machine `--multi_gpu` starts gloo processes (see notes)."""
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-               "--num_processes", str(num_processes), "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(_free_port()), "-m", "ganscale", *args]
-    return subprocess.run(command, env=env, timeout=timeout, capture_output=True, text=True)
+def cli_env(mnist_root: Path, work: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: real data, offline W&B, no stray GPU or network use."""
+    env = dict(os.environ)
+    env.update({"GANSCALE_DATA": str(mnist_root), "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+                "WANDB_DIR": str(work), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+    return env
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def launch_command(num_processes: int, *program: str) -> list[str]:
+    """`accelerate launch` of `program` (a script, or `-m module`) with N processes; on a CPU machine
+    `--multi_gpu` starts gloo processes (see the notes). Plain python for one process."""
+    if num_processes == 1:
+        return [sys.executable, *program]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+            str(num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(free_port()), *program]
+
+
+def accelerate_launch(args: list[str], env: dict, num_processes: int = 2, timeout: float = 300):
+    """Real multi-process `ganscale ARGS`."""
+    return subprocess.run(launch_command(num_processes, "-m", "ganscale", *args), env=env, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.2) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(poll)
 
 
 def latest_checkpoint_dir(run_dir: Path) -> Path:

@@ -8,6 +8,9 @@ import torch
 from safetensors.torch import save_file
 
 from ganscale.checkpoint import (
+    TENSOR_FILES,
+    Snapshot,
+    TrainState,
     flatten_optimizer,
     is_complete,
     latest_checkpoint,
@@ -39,9 +42,10 @@ def adam_state():
 
 
 def write(root, name, nimg, model, opt):
-    weights = {key: model.state_dict() for key in ("generator", "discriminator", "generator_ema")}
-    optimizers = {"optimizer_g": opt.state_dict(), "optimizer_d": opt.state_dict()}
-    return write_checkpoint(root, name, weights, optimizers, {"cur_nimg": nimg, "step": nimg // 10})
+    snapshot = Snapshot(generator=model.state_dict(), discriminator=model.state_dict(),
+                        generator_ema=model.state_dict(), optimizer_g=opt.state_dict(),
+                        optimizer_d=opt.state_dict(), state=TrainState(step=nimg // 10, cur_nimg=nimg))
+    return write_checkpoint(root, name, snapshot)
 
 
 def test_optimizer_state_round_trip():
@@ -63,12 +67,14 @@ def test_round_trip_without_pickle(tmp_path, monkeypatch):
     assert sorted(p.name for p in path.iterdir()) == [
         "discriminator.safetensors", "generator.safetensors", "generator_ema.safetensors",
         "optimizer_d.safetensors", "optimizer_g.safetensors", "state.json"]
+    tensor_files = sorted(p.name for p in path.iterdir() if p.suffix == ".safetensors")
+    assert tensor_files == sorted(f"{name}.safetensors" for name in TENSOR_FILES)
     forbid_pickle(monkeypatch)
-    state, weights, optimizers = load_checkpoint(path)
-    assert state["cur_nimg"] == 1000
+    snapshot = load_checkpoint(path)
+    assert snapshot.state.cur_nimg == 1000
     for key, value in model.state_dict().items():
-        assert torch.equal(weights["generator"][key], value)
-    opt.load_state_dict(optimizers["optimizer_g"])
+        assert torch.equal(snapshot.generator[key], value)
+    opt.load_state_dict(snapshot.optimizer_g)
 
 
 def test_latest_is_chosen_by_saved_progress_not_by_name(tmp_path):
@@ -94,7 +100,8 @@ def test_prune_keeps_the_newest(tmp_path):
 def test_failed_write_leaves_nothing(tmp_path):
     model, opt = adam_state()
     with pytest.raises(Exception):  # noqa: B017 - a non-tensor value makes safetensors fail mid-write
-        write_checkpoint(tmp_path, "bad", {"generator": {"w": "not a tensor"}}, {}, {"cur_nimg": 1})
+        write_checkpoint(tmp_path, "bad", Snapshot(generator={"w": "not a tensor"}, discriminator={},
+                                                    generator_ema={}, optimizer_g={}, optimizer_d={}))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -122,3 +129,26 @@ def test_random_bytes_are_not_a_checkpoint(tmp_path):
         load_generator_weights(path)
     with pytest.raises(UserError, match="expected a checkpoint directory"):
         load_generator_weights(tmp_path / "nowhere")
+
+
+def test_state_files_of_earlier_versions_still_load(tmp_path):
+    """Before the schema had a type, state.json stored the position twice and best/ alone had metrics."""
+    model, opt = adam_state()
+    path = write(tmp_path, "old", 1600, model, opt)
+    old = {"step": 100, "cur_nimg": 1600, "data_position": 1600, "lr_scale": 0.5, "world_size": 2,
+           "config": {}, "fingerprint": "f", "rng": [], "scaler_g": {}, "scaler_d": {}}
+    (path / "state.json").write_text(json.dumps(old))
+    state = load_checkpoint(path).state
+    assert (state.step, state.cur_nimg, state.lr_scale, state.world_size) == (100, 1600, 0.5, 2)
+    assert state.metrics == {}
+    del old["cur_nimg"]  # the position under its other name only
+    assert TrainState.from_json(old).cur_nimg == 1600
+
+
+def test_a_broken_state_file_is_one_line(tmp_path):
+    model, opt = adam_state()
+    path = write(tmp_path, "x", 10, model, opt)
+    (path / "state.json").write_text(json.dumps({"step": 1}))
+    with pytest.raises(UserError, match="not a ganscale checkpoint") as err:
+        load_checkpoint(path)
+    assert "\n" not in str(err.value)

@@ -132,6 +132,6 @@ def test_time_budget_stops_cleanly_with_checkpoint_and_samples(tmp_path, cli_env
     from ganscale.checkpoint import read_state
 
     state = read_state(latest_checkpoint_dir(run_dir))
-    assert 0 < state["cur_nimg"] < 1_000_000
+    assert 0 < state.cur_nimg < 1_000_000
     newest_grid = sorted((run_dir / "samples").iterdir())[-1]
-    assert newest_grid.name == f"kimg-{state['cur_nimg'] // 1000:06d}.{state['cur_nimg'] % 1000:03d}.png"
+    assert newest_grid.name == f"kimg-{state.cur_nimg // 1000:06d}.{state.cur_nimg % 1000:03d}.png"

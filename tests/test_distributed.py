@@ -2,9 +2,10 @@
 
 Multi-process tests go through the real `accelerate launch --multi_gpu --num_processes 2` command
 line; on a CPU machine that starts two gloo processes (see the notes). To keep the file fast on two
-cores, the runs are batched: one module-scoped fixture runs every job through `tests/dist_driver.py`
-(which calls the real `ganscale train` entry point once per job and makes every rank report a
-sha256 of its own G, D, G_ema and optimizer tensors), in three launches:
+cores, the runs are batched into three launches of `tests/dist_driver.py`, one module-scoped fixture
+each (`runs_a`, `runs_ab`, `runs_abc`), so a failed launch names itself. The driver calls the real
+`ganscale train` entry point once per job and makes every rank report a sha256 of its own G, D, G_ema
+and optimizer tensors:
 
     A  2 processes: equivalence runs, rank-identity runs (default preset, WGAN-GP, bf16), the first
        half of a resumed run, the divergence runs;
@@ -23,7 +24,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +32,25 @@ import psutil
 import pytest
 import torch
 
-from ganscale.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, read_state
+from ganscale.checkpoint import (
+    TENSOR_FILES,
+    WEIGHT_FILES,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    read_state,
+)
 from ganscale.config import load_config
 from ganscale.data import IndexStream, StreamBatchSampler
-from tests.helpers import TINY, assert_ok, checkpoint_tensors, latest_checkpoint_dir, run_cli
+from tests.helpers import (
+    TINY,
+    assert_ok,
+    checkpoint_tensors,
+    cli_env,
+    latest_checkpoint_dir,
+    launch_command,
+    run_cli,
+)
 
 DRIVER = Path(__file__).with_name("dist_driver.py")
 STEPS, HALF = 8, 4  # steps of a straight run; where a resumed run stops
@@ -43,7 +58,6 @@ B = 16  # per-process batch of the 2-process runs; the 1-process runs use 2 * B
 GLOBAL = 2 * B
 RTOL = 1e-5
 LOSSES = ["nonsaturating", "hinge", "lsgan", "wgan-gp"]
-FILES = ("generator", "discriminator", "generator_ema", "optimizer_g", "optimizer_d")
 LR = 2e-4  # the presets' lr_g and lr_d
 
 
@@ -55,30 +69,6 @@ EVERY_STEP = f"train.checkpoint_every={GLOBAL / 1000}"
 
 
 # --------------------------------------------------------------------------- launching
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch_command(num_processes: int, *program: str) -> list[str]:
-    """`accelerate launch` with 2 gloo processes on a CPU machine; plain python for 1 process."""
-    if num_processes == 1:
-        return [sys.executable, *program]
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-            str(num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-            "--main_process_port", str(_free_port()), *program]
-
-
-def make_env(mnist_root: Path, work: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"GANSCALE_DATA": str(mnist_root), "WANDB_MODE": "offline", "WANDB_SILENT": "true",
-                "WANDB_DIR": str(work), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
-    return env
-
-
 @dataclass
 class Launch:
     returncode: int
@@ -131,15 +121,20 @@ def equivalence_jobs(d, processes: str, batch: str) -> list:
     return jobs
 
 
+# Three launches, one fixture each, so a failed launch names itself; B continues a checkpoint of A, and
+# C continues checkpoints of A and B.
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, mnist_root) -> Runs:
+def dist_work(tmp_path_factory, mnist_root) -> tuple[Runs, dict]:
     work = tmp_path_factory.mktemp("dist")
-    env = make_env(mnist_root, work)
-    r = Runs(work, {})
+    return Runs(work, {}), cli_env(mnist_root, work)
+
+
+@pytest.fixture(scope="module")
+def runs_a(dist_work) -> Runs:
+    """2 processes: equivalence runs, rank identity, bf16, the first half of a resume, divergences."""
+    r, env = dist_work
     d = r.run_dir
     per_process = f"train.batch_size={B}"
-    one_process = f"train.batch_size={GLOBAL}"
-
     jobs_a = equivalence_jobs(d, "2", per_process) + [
         job("ranks-default", d("ranks-default"), per_process, kimg(HALF), preset="mnist-dcgan"),
         job("ranks-wgan-gp", d("ranks-wgan-gp"), per_process, kimg(HALF), "loss.kind=wgan-gp",
@@ -156,18 +151,32 @@ def runs(tmp_path_factory, mnist_root) -> Runs:
         job("nan-rollback", d("nan-rollback"), per_process, kimg(STEPS), "train.on_nan=rollback", EVERY_STEP,
             inject_nan={"rank": 1, "step": 3, "while_lr_d_above": 0.3 * LR}),
     ]
-    r.launches["A"] = drive(jobs_a, work, env, 2, "A")
+    r.launches["A"] = drive(jobs_a, r.work, env, 2, "A")
+    return r
 
+
+@pytest.fixture(scope="module")
+def runs_ab(runs_a, dist_work) -> Runs:
+    """1 process: the 1 x 2b equivalence runs, a 2 -> 1 process resume, the first half of 1 -> 2."""
+    r, env = dist_work
+    d, one_process = r.run_dir, f"train.batch_size={GLOBAL}"
     shutil.copytree(d("resume22"), d("resume21"))  # a 2-process checkpoint, resumed in 1 process
     jobs_b = equivalence_jobs(d, "1", one_process) + [
         job("resume21-b", d("resume21"), one_process, kimg(STEPS), "train.resume=auto"),
         job("resume12-a", d("resume12"), one_process, kimg(STEPS), f"train.stop_after_steps={HALF}"),
     ]
-    r.launches["B"] = drive(jobs_b, work, env, 1, "B")
+    r.launches["B"] = drive(jobs_b, r.work, env, 1, "B")
+    return r
 
+
+@pytest.fixture(scope="module")
+def runs_abc(runs_ab, dist_work) -> Runs:
+    """2 processes: the second halves of the 2 -> 2 and 1 -> 2 process resumes."""
+    r, env = dist_work
+    d, per_process = r.run_dir, f"train.batch_size={B}"
     jobs_c = [job("resume22-b", d("resume22"), per_process, kimg(STEPS), "train.resume=auto"),
               job("resume12-b", d("resume12"), per_process, kimg(STEPS), "train.resume=auto")]
-    r.launches["C"] = drive(jobs_c, work, env, 2, "C")
+    r.launches["C"] = drive(jobs_c, r.work, env, 2, "C")
     return r
 
 
@@ -175,7 +184,7 @@ def runs(tmp_path_factory, mnist_root) -> Runs:
 def relative_differences(a: dict, b: dict) -> dict[str, float]:
     """||a - b|| / max(||a||, ||b||) per tensor of two checkpoints (float tensors only)."""
     out = {}
-    for group in FILES:
+    for group in TENSOR_FILES:
         assert a[group].keys() == b[group].keys(), group
         for key, x in a[group].items():
             y = b[group][key]
@@ -196,7 +205,7 @@ def assert_close(a: dict, b: dict, rtol: float = RTOL) -> float:
 
 
 def assert_bitwise(a: dict, b: dict) -> None:
-    for group in FILES:
+    for group in TENSOR_FILES:
         assert a[group].keys() == b[group].keys(), group
         for key, value in a[group].items():
             assert torch.equal(value, b[group][key]), f"{group}.{key} differs"
@@ -220,12 +229,12 @@ def assert_ranks_identical(reports: list[dict]) -> None:
 # --------------------------------------------------------------------------- 1. ranks stay identical
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ranks-default", "ranks-wgan-gp", "ranks-accum", "bf16"])
-def test_ranks_hold_identical_models(runs, name):
+def test_ranks_hold_identical_models(runs_a, name):
     """G, D, G_ema (parameters and buffers) and both optimizers' states are bitwise equal on both
     ranks after training (default preset, WGAN-GP, grad_accum=2, bf16); the default preset has
     BatchNorm in G, so running statistics are covered, and is self-conditioned, so the ranks train on
     rank 0's cluster labels (a broadcast)."""
-    reports = runs.reports(name)
+    reports = runs_a.reports(name)
     assert [rep["rc"] for rep in reports] == [0, 0]
     assert all(rep["step"] == HALF for rep in reports)
     assert_ranks_identical(reports)
@@ -236,7 +245,7 @@ def test_ranks_hold_identical_models(runs, name):
     # What the ranks hashed is what rank 0 saved.
     from tests.dist_driver import tensor_digest
 
-    saved = runs.final(name)
+    saved = runs_a.final(name)
     for group in ("generator", "discriminator", "generator_ema"):
         for key, value in saved[group].items():
             assert tensor_digest(value) == reports[0]["tensors"][f"{group}.{key}"], f"{group}.{key}"
@@ -245,27 +254,27 @@ def test_ranks_hold_identical_models(runs, name):
 # --------------------------------------------------------------------------- 2. equivalence
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", [*LOSSES, "r1"])
-def test_two_processes_equal_one_process_with_twice_the_batch(runs, loss):
+def test_two_processes_equal_one_process_with_twice_the_batch(runs_ab, loss):
     """2 processes x batch b == 1 process x batch 2b (same images, same noise) within 1e-5 relative,
     for every tensor of the checkpoint. Trained in float64 (see dist_driver.float64 for why float32
     cannot show this for hinge/WGAN-GP); `r1` is the non-saturating loss with a lazy R1 penalty."""
-    two, one = runs.final(f"eq64-{loss}-2"), runs.final(f"eq64-{loss}-1")
+    two, one = runs_ab.final(f"eq64-{loss}-2"), runs_ab.final(f"eq64-{loss}-1")
     assert two["generator"]["net.0.weight"].dtype == torch.float64
     assert_close(two, one)
-    states = [read_state(latest_checkpoint_dir(runs.run_dir(f"eq64-{loss}-{n}"))) for n in (2, 1)]
-    assert [s["world_size"] for s in states] == [2, 1]
-    assert [s["cur_nimg"] for s in states] == [STEPS * GLOBAL] * 2
-    assert_ranks_identical(runs.reports(f"eq64-{loss}-2"))
+    states = [read_state(latest_checkpoint_dir(runs_ab.run_dir(f"eq64-{loss}-{n}"))) for n in (2, 1)]
+    assert [s.world_size for s in states] == [2, 1]
+    assert [s.cur_nimg for s in states] == [STEPS * GLOBAL] * 2
+    assert_ranks_identical(runs_ab.reports(f"eq64-{loss}-2"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("two", ["eq32-nonsaturating-2", "accum-2"])
-def test_two_processes_equal_one_process_in_float32(runs, two):
+def test_two_processes_equal_one_process_in_float32(runs_ab, two):
     """The same in float32 for the default (non-saturating) loss, whose gradients have no exact zeros;
     `accum-2` is 2 processes x grad_accum 2 x batch b/2, where both models' gradients must be
     all-reduced once, over both micro-batches."""
-    assert_close(runs.final(two), runs.final("eq32-nonsaturating-1"))
-    assert_ranks_identical(runs.reports(two))
+    assert_close(runs_ab.final(two), runs_ab.final("eq32-nonsaturating-1"))
+    assert_ranks_identical(runs_ab.reports(two))
 
 
 # --------------------------------------------------------------------------- 3. data shards
@@ -293,46 +302,46 @@ def test_rank_shards_are_disjoint_and_cover_each_epoch(num_samples, world):
 
 # --------------------------------------------------------------------------- 4. resume
 @pytest.mark.slow
-def test_two_process_resume_is_bit_exact(runs):
+def test_two_process_resume_is_bit_exact(runs_abc):
     """2 processes: stop after N steps, resume (new launch) to the end == the straight run, bitwise."""
-    stopped = [rep for rep in runs.reports("resume22-a")]
+    stopped = [rep for rep in runs_abc.reports("resume22-a")]
     assert all(rep["rc"] == 0 and rep["step"] == HALF for rep in stopped)
-    resumed = runs.reports("resume22-b")
+    resumed = runs_abc.reports("resume22-b")
     assert all(rep["rc"] == 0 and rep["step"] == STEPS for rep in resumed)
     assert_ranks_identical(resumed)
-    assert f"resumed from {runs.run_dir('resume22')}" in runs.launches["C"].stdout
-    assert_bitwise(runs.final("resume22"), runs.final("eq32-nonsaturating-2"))
-    names = [p.name for _, p in list_checkpoints(runs.run_dir("resume22") / "checkpoints")]
+    assert f"resumed from {runs_abc.run_dir('resume22')}" in runs_abc.launches["C"].stdout
+    assert_bitwise(runs_abc.final("resume22"), runs_abc.final("eq32-nonsaturating-2"))
+    names = [p.name for _, p in list_checkpoints(runs_abc.run_dir("resume22") / "checkpoints")]
     assert names == ["kimg-000000.128", "kimg-000000.256"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case, launch, worlds", [("resume21", "B", (2, 1)), ("resume12", "C", (1, 2))])
-def test_resume_on_another_world_size_continues_the_schedule(runs, case, launch, worlds):
+def test_resume_on_another_world_size_continues_the_schedule(runs_abc, case, launch, worlds):
     """A checkpoint written by 2 processes continues in 1 (per-process batch doubled, same global batch),
-    and the reverse: cur_nimg and step continue, and the result equals the straight runs."""
-    run_dir = runs.run_dir(case)
+    and the reverse: cur_nimg and step continue, and the result equals the straight runs_abc."""
+    run_dir = runs_abc.run_dir(case)
     checkpoints = list_checkpoints(run_dir / "checkpoints")
     assert [nimg for nimg, _ in checkpoints] == [HALF * GLOBAL, STEPS * GLOBAL]
     states = [read_state(path) for _, path in checkpoints]
-    assert [s["world_size"] for s in states] == list(worlds)
-    assert [s["step"] for s in states] == [HALF, STEPS]
+    assert [s.world_size for s in states] == list(worlds)
+    assert [s.step for s in states] == [HALF, STEPS]
     resumed = f"resumed from {checkpoints[0][1]} at kimg {HALF * GLOBAL / 1000:.1f}"
-    assert resumed in runs.launches[launch].stdout
-    final = runs.final(case)
-    assert_close(final, runs.final("eq32-nonsaturating-2"))
-    assert_close(final, runs.final("eq32-nonsaturating-1"))
+    assert resumed in runs_abc.launches[launch].stdout
+    final = runs_abc.final(case)
+    assert_close(final, runs_abc.final("eq32-nonsaturating-2"))
+    assert_close(final, runs_abc.final("eq32-nonsaturating-1"))
 
 
 # --------------------------------------------------------------------------- 6. bf16 and divergence
 @pytest.mark.slow
-def test_bf16_run_finishes_with_finite_weights(runs):
-    state = read_state(latest_checkpoint_dir(runs.run_dir("bf16")))
-    assert state["config"]["train"]["mixed_precision"] == "bf16" and state["cur_nimg"] == HALF * GLOBAL
-    assert "precision bf16" in runs.launches["A"].stdout
-    final = runs.final("bf16")
+def test_bf16_run_finishes_with_finite_weights(runs_a):
+    state = read_state(latest_checkpoint_dir(runs_a.run_dir("bf16")))
+    assert state.config["train"]["mixed_precision"] == "bf16" and state.cur_nimg == HALF * GLOBAL
+    assert "precision bf16" in runs_a.launches["A"].stdout
+    final = runs_a.final("bf16")
     assert_finite(final)
-    assert all(rep["finite"] for rep in runs.reports("bf16"))
+    assert all(rep["finite"] for rep in runs_a.reports("bf16"))
     assert final["generator"]["net.0.weight"].dtype == torch.float32  # autocast: fp32 master weights
 
 
@@ -344,45 +353,45 @@ def diverged_messages(runs: Runs, fragment: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_overflowing_learning_rate_stops_every_rank_with_status_3(runs):
+def test_overflowing_learning_rate_stops_every_rank_with_status_3(runs_a):
     """optim.lr_d=1e30: after D's first update its logits overflow and G's loss is NaN in step 1. Both
     ranks exit 3 with the message; no checkpoint holds the broken weights (there is none before)."""
-    reports = runs.reports("nan-lr")
+    reports = runs_a.reports("nan-lr")
     assert [(rep["rc"], rep["step"]) for rep in reports] == [(3, 1), (3, 1)]
-    messages = diverged_messages(runs, "last good checkpoint: none")  # only this job has none
-    assert len(messages) == 2, runs.launches["A"].stderr[-3000:]
+    messages = diverged_messages(runs_a, "last good checkpoint: none")  # only this job has none
+    assert len(messages) == 2, runs_a.launches["A"].stderr[-3000:]
     assert "last good checkpoint: none" in messages[0] and "loss_G': nan" in messages[0]
-    assert list_checkpoints(runs.run_dir("nan-lr") / "checkpoints") == []
+    assert list_checkpoints(runs_a.run_dir("nan-lr") / "checkpoints") == []
 
 
 @pytest.mark.slow
-def test_nan_on_one_rank_stops_every_rank_with_status_3(runs):
+def test_nan_on_one_rank_stops_every_rank_with_status_3(runs_a):
     """A NaN in rank 1's D loss at step 3 reaches both ranks' gradients through the all-reduce; both
     ranks stop at the same log step, exit 3 with the same message naming the last good checkpoint,
     and that checkpoint (step 3, written before the NaN) is finite."""
-    reports = runs.reports("nan-stop")
+    reports = runs_a.reports("nan-stop")
     assert [(rep["rc"], rep["step"], rep["injections"]) for rep in reports] == [(3, 4, 0), (3, 4, 1)]
     assert not any(rep["finite"] for rep in reports), "the NaN did not reach both ranks' weights"
-    last = latest_checkpoint(runs.run_dir("nan-stop") / "checkpoints")
-    messages = diverged_messages(runs, str(runs.run_dir("nan-stop")))
-    assert len(messages) == 2, runs.launches["A"].stderr[-3000:]
+    last = latest_checkpoint(runs_a.run_dir("nan-stop") / "checkpoints")
+    messages = diverged_messages(runs_a, str(runs_a.run_dir("nan-stop")))
+    assert len(messages) == 2, runs_a.launches["A"].stderr[-3000:]
     assert all(f"last good checkpoint: {last};" in m and "train.on_nan=rollback" in m for m in messages)
-    assert read_state(last)["step"] == 3
+    assert read_state(last).step == 3
     assert_finite(checkpoint_tensors(last))
 
 
 @pytest.mark.slow
-def test_rollback_recovers_and_halves_the_learning_rates_each_time(runs):
+def test_rollback_recovers_and_halves_the_learning_rates_each_time(runs_a):
     """A NaN in rank 1's D loss (spread to both ranks by the gradient all-reduce) at step 3, repeated
     while lr_D > 0.3 x lr: two rollbacks (lr 1 -> 1/2 -> 1/4), then the run finishes, finite and in sync."""
-    reports = runs.reports("nan-rollback")
+    reports = runs_a.reports("nan-rollback")
     assert [rep["rc"] for rep in reports] == [0, 0]
     assert [rep["injections"] for rep in reports] == [0, 2]
     assert all(rep["step"] == STEPS and rep["finite"] for rep in reports)
     assert all(math.isclose(rep[key], LR / 4) for rep in reports for key in ("lr_D", "lr_G"))
-    assert runs.launches["A"].stdout.count("rolled back to") == 2
+    assert runs_a.launches["A"].stdout.count("rolled back to") == 2
     assert_ranks_identical(reports)
-    assert_finite(runs.final("nan-rollback"))
+    assert_finite(runs_a.final("nan-rollback"))
 
 
 # --------------------------------------------------------------------------- 5. SIGKILL
@@ -399,7 +408,7 @@ def _workers(launcher: psutil.Process, run_dir: Path) -> list[psutil.Process]:
 
 @pytest.mark.slow
 def test_sigkill_of_a_worker_keeps_the_newest_complete_checkpoint(tmp_path, mnist_root):
-    env = make_env(mnist_root, tmp_path)
+    env = cli_env(mnist_root, tmp_path)
     run_dir = tmp_path / "killed"
     root = run_dir / "checkpoints"
     command = launch_command(2, "-m", "ganscale", "train", "--preset", "mnist-mlp", "--run-dir", str(run_dir),
@@ -426,9 +435,10 @@ def test_sigkill_of_a_worker_keeps_the_newest_complete_checkpoint(tmp_path, mnis
     complete = list_checkpoints(root)
     latest = latest_checkpoint(root)
     assert latest == complete[-1][1] and not latest.name.startswith(".")
-    state, weights, optimizers = load_checkpoint(latest)
-    assert state["cur_nimg"] == complete[-1][0] and state["world_size"] == 2
-    assert_finite({**weights, **optimizers["optimizer_d"]["state"]})
+    snapshot = load_checkpoint(latest)
+    state, weights = snapshot.state, {name: getattr(snapshot, name) for name in WEIGHT_FILES}
+    assert state.cur_nimg == complete[-1][0] and state.world_size == 2
+    assert_finite({**weights, **snapshot.optimizer_d["state"]})
     # A half-written checkpoint (whatever the kill left, plus two made here) is never picked.
     fake_nimg = 10**9
     half = root / f".tmp-kimg-999999.000-{os.getpid():08x}"
@@ -447,7 +457,7 @@ def test_sigkill_of_a_worker_keeps_the_newest_complete_checkpoint(tmp_path, mnis
                       "train.resume=auto", "train.stop_after_steps=1"], env)
     assert_ok(result)
     assert f"resumed from {latest} at kimg" in result.stdout
-    assert read_state(latest_checkpoint(root))["cur_nimg"] == state["cur_nimg"] + GLOBAL
+    assert read_state(latest_checkpoint(root)).cur_nimg == state.cur_nimg + GLOBAL
     assert not list(root.glob(".tmp-*"))
 
 

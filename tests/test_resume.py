@@ -62,3 +62,43 @@ def test_lr_decay_follows_the_training_position(tmp_path, mnist_root):
         assert math.isclose(lr_g, 2e-4 * factor, rel_tol=1e-9)
         assert math.isclose(lr_d, 2e-4 * factor, rel_tol=1e-9)
     assert logged[-1][1] < 2e-4 * 0.15 < 2e-4 * 0.9 < logged[0][1]
+
+
+def test_auto_resume_passes_over_a_broken_checkpoint_and_says_so(tmp_path, mnist_root, capsys):
+    """train.resume=auto: the newest checkpoint is truncated, so the run continues from the one before,
+    after one line naming the checkpoint it skipped and why."""
+    run = tmp_path / "run"
+    train(run, mnist_root, "train.checkpoint_every=0.064", "train.stop_after_steps=10")
+    newest = latest_checkpoint_dir(run)
+    assert newest.name == "kimg-000000.160"
+    weights = newest / "generator.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    incomplete = run / "checkpoints" / "kimg-000009.000"
+    incomplete.mkdir()
+    capsys.readouterr()
+    train(run, mnist_root, "train.checkpoint_every=0.064", "train.resume=auto", "train.stop_after_steps=1")
+    out = capsys.readouterr().out.splitlines()
+    skipped = [line for line in out if line.startswith("skipping checkpoint")]
+    assert len(skipped) == 2, out
+    assert any(str(newest) in line and "not a readable safetensors file" in line for line in skipped)
+    assert any(str(incomplete) in line and "incomplete, missing state.json" in line for line in skipped)
+    assert f"resumed from {run / 'checkpoints' / 'kimg-000000.128'} at kimg 0.1" in out
+
+
+def test_rollback_restores_the_snapshot_with_half_the_lr_scale(mnist_root):
+    from ganscale.run import build_accelerator
+    from ganscale.trainer import Trainer
+
+    cfg = load_config("mnist-mlp", overrides=[*OVERRIDES, f"data.root={mnist_root}"])
+    trainer = Trainer(cfg, build_accelerator(cfg))
+    trainer.start_data()
+    trainer.train_step()
+    snapshot = trainer.gather_snapshot()
+    saved = {k: v.clone() for k, v in snapshot.generator.items()}
+    trainer.lr_scale = 0.5  # one rollback already happened since the snapshot was taken
+    for _ in range(3):
+        trainer.train_step()
+    trainer.rollback(snapshot)
+    assert (trainer.step, trainer.cur_nimg, trainer.lr_scale) == (1, 16, 0.25)
+    assert trainer.opt_G.param_groups[0]["lr"] == cfg.optim.lr_g * 0.25
+    assert all(torch.equal(trainer.G_plain.state_dict()[k], v) for k, v in saved.items())

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganscale.checkpoint import read_state
 from ganscale.cli import main
 from ganscale.slurm import STATIC_SCRIPTS, JobSpec, render, time_seconds
-from tests.helpers import accelerate_launch, assert_ok, checkpoint_tensors, latest_checkpoint_dir
+from tests.helpers import accelerate_launch, assert_ok, checkpoint_tensors, latest_checkpoint_dir, wait_for
 from tests.wandb_records import read_records, run_ids
 
 REPO = Path(__file__).resolve().parents[1]
@@ -500,18 +501,14 @@ def test_scancel_stops_for_good_after_a_checkpoint(jobs, job_env, tmp_path):
                       env_extra={"GANSCALE_NPROC": "1"})
     wait_until_training(tmp_path / "runs" / f"slurm-{job}", log)
     subprocess.run(["scancel", job], env=job_env, check=True)
-    info = jobs.wait(job, log, timeout=60)
-    time.sleep(2)
+    jobs.wait(job, log, timeout=60)
+    # CANCELLED comes while the batch script is still finishing: wait for its last word on requeueing.
+    wait_for(lambda: log.exists() and any(word in _ganscale_lines(log)[-1] for word in
+                                          ("not requeueing", "requeue: scontrol")), 60, "the script's end")
     info = jobs.info(job)
     assert info["JobState"] == "CANCELLED" and info["Restarts"] == "0", log.read_text()[-3000:]
     text = log.read_text()
     assert "signal TERM received: sent USR1 to the training processes" in text
     assert "not requeueing: the job is COMPLETING" in text and "requeue: scontrol" not in text
     assert re.search(r"^preempted: ", text, re.M)
-    assert 0 < int(json_state(latest_checkpoint_dir(tmp_path / "runs" / f"slurm-{job}"))["cur_nimg"]) < 2000
-
-
-def json_state(checkpoint: Path) -> dict:
-    import json
-
-    return json.loads((checkpoint / "state.json").read_text())
+    assert 0 < read_state(latest_checkpoint_dir(tmp_path / "runs" / f"slurm-{job}")).cur_nimg < 2000

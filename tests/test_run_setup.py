@@ -1,0 +1,42 @@
+"""Before the first step: which device a run takes, and settings refused before any training."""
+
+import pytest
+import torch
+
+from ganscale.config import load_config
+from ganscale.devices import best_device, force_cpu
+from ganscale.errors import UserError
+from ganscale.precision import check_supported
+
+
+@pytest.mark.parametrize("cuda, mps, cpu_flag, device", [
+    (True, False, False, "cuda"), (True, True, False, "cuda"), (False, True, False, "mps"),
+    (False, False, True, "cpu")])
+def test_cuda_then_mps_then_cpu(cuda, mps, cpu_flag, device):
+    """Accelerate picks CUDA or MPS itself; cpu=True is forced only where neither exists."""
+    assert force_cpu(cuda=cuda, mps=mps) is cpu_flag
+    assert best_device(cuda=cuda, mps=mps) == torch.device(device)
+
+
+def test_this_machine_without_cuda_forces_cpu_for_gloo():
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("has a GPU")  # the CPU-only recipe for multi-process tests
+    assert force_cpu() is True
+
+
+@pytest.mark.parametrize("device", ["cpu", "mps"])
+def test_fp16_names_the_device_it_cannot_use(device):
+    with pytest.raises(UserError, match=f"fp16 needs a CUDA GPU and this run's device is {device}"):
+        check_supported("fp16", torch.device(device))
+    check_supported("bf16", torch.device(device))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["eval.at_end=true"], "eval.at_end=true: the MNIST evaluator scores data.name=mnist only"),
+    (["eval.every=5"], "eval.every: the MNIST evaluator scores data.name=mnist only"),
+])
+def test_evaluation_on_data_the_evaluator_cannot_score_is_refused_up_front(overrides, message):
+    folder = ["data.name=folder", "data.path=/some/images", "data.loader=dataloader"]
+    with pytest.raises(UserError, match=message):
+        load_config("mnist-dcgan-plain", overrides=[*folder, *overrides])
+    load_config("mnist-dcgan-plain", overrides=folder)  # without evaluation it is fine
