@@ -30,7 +30,7 @@ import sys
 import torch
 
 from ganscale.bench import ABLATIONS, Case, Result, Spec, measure_specs
-from ganscale.machine import load_avg, machine_info
+from ganscale.bench.machine import load_avg, machine_info
 
 
 def main() -> int:

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ganscale.bench_runners import (
+from ganscale.bench.machine import OtherLoad, load_avg, machine_info
+from ganscale.bench.runners import (
     ABLATIONS,  # noqa: F401  (benchmarks/ablate.py names the variants through the bench)
     TEXTBOOK_WORKERS,
     Case,
@@ -32,7 +33,6 @@ from ganscale.bench_runners import (
     Runner,
     TextbookRunner,
 )
-from ganscale.machine import OtherLoad, load_avg, machine_info
 
 PRECISIONS = ("no", "bf16", "fp16")
 DATA_PATHS = ("tensor", "dataloader")
