@@ -1,7 +1,4 @@
-"""Training throughput: ganscale's `Trainer.train_step` against the textbook PyTorch GAN loop.
-
-What is measured is real images consumed per second, D and G updates included; the two loops are
-in `bench_runners.py`, the machine facts in `machine.py`. This module runs and reports them.
+"""Timing runners side by side: one spawned process per runner, repeats interleaved A B A B.
 
 Every runner lives in its own process (spawned), so nothing one of them sets for the process
 (threads, allocator, oneDNN caches, the CUDA context) reaches another: the textbook loop runs as it
@@ -15,83 +12,39 @@ never makes a window too short to mean anything.
 from __future__ import annotations
 
 import contextlib
-import statistics
-import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
+from typing import Protocol
 
-import torch
+from ganscale.bench.machine import OtherLoad
+from ganscale.bench.report import Result
+from ganscale.bench.runners import Case, GanscaleRunner, Runner
 
-from ganscale.bench.machine import OtherLoad, load_avg, machine_info
-from ganscale.bench.runners import (
-    ABLATIONS,  # noqa: F401  (benchmarks/ablate.py names the variants through the bench)
-    TEXTBOOK_WORKERS,
-    Case,
-    GanscaleRunner,
-    Runner,
-    TextbookRunner,
-)
-
-PRECISIONS = ("no", "bf16", "fp16")
-DATA_PATHS = ("tensor", "dataloader")
-COMPILE = ("off", "on")
-# Default batch size per preset when --batch-size is not given (the issue's targets).
-DEFAULT_BATCH = {"mnist-dcgan-plain": 128, "mnist-dcgan64": 64}
-DEFAULT_PRESETS = ("mnist-dcgan-plain", "mnist-dcgan64")
 SETTLE_S = 0.3  # pause before each timed window
 
 
-@dataclass
-class Result:
-    runner: str  # "ganscale" or "textbook"
-    preset: str
-    batch_size: int
-    precision: str
-    data: str
-    compile: str
-    runs: list[float] = field(default_factory=list)  # img/s of each repeat
-    other_cpu: list[float | None] = field(default_factory=list)  # cores busy with other processes, per repeat
-    steps: list[int] = field(default_factory=list)  # timed steps of each repeat
-    cpu_seconds: list[float] = field(default_factory=list)  # the runner process's CPU time, per repeat
-    images_per_step: int = 0
-    speedup: float | None = None
+class LoadProbe(Protocol):
+    """Started just before a window; `cores()` after it: cores other processes kept busy (None: unknown)."""
 
-    @classmethod
-    def of(cls, runner: str, case: Case) -> Result:
-        """An empty result for `runner` measured on `case`."""
-        return cls(runner, case.preset, case.batch_size, case.precision, case.data, case.compile)
-
-    @property
-    def label(self) -> str:
-        return (f"{self.runner:8s} {self.preset} b{self.batch_size} "
-                f"{self.precision}/{self.data}/compile-{self.compile}")
-
-    @property
-    def img_per_s(self) -> float:
-        return statistics.median(self.runs) if self.runs else float("nan")
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out.update(img_per_s=self.img_per_s, img_per_s_min=min(self.runs, default=float("nan")),
-                   img_per_s_max=max(self.runs, default=float("nan")))
-        return out
+    def cores(self) -> float | None: ...
 
 
-# --------------------------------------------------------------------------- one process per runner
 @dataclass(frozen=True)
 class Spec:
-    """What a runner process builds: ganscale on `case` (optionally ablated), or the textbook loop."""
+    """What a runner process builds: `make(case)`, reported as `runner`.
 
-    runner: str  # "ganscale" or "textbook"
+    `make` crosses into a spawned process, so it must pickle: a module-level class or function, or a
+    functools.partial of one (a tool's own runner class works too: spawn re-imports the script).
+    """
+
+    runner: str  # the name in the report: "ganscale", "textbook", or a tool's variant
     case: Case
-    ablation: str = "full"
+    make: Callable[[Case], Runner] = GanscaleRunner
 
     def build(self) -> Runner:
-        if self.runner == "textbook":
-            return TextbookRunner(self.case.preset, self.case.batch_size)
-        return GanscaleRunner(self.case, self.ablation)
+        return self.make(self.case)
 
 
 def _serve(conn, spec: Spec) -> None:
@@ -187,38 +140,44 @@ def start_runners(specs: list[Spec]) -> list[RemoteRunner]:
     return runners
 
 
-# --------------------------------------------------------------------------- measuring
 def measure_group(runners: list, results: list[Result], *, steps: int | None, warmup: int, repeats: int,
                   target_s: float, log: Callable[[str], None], retry_above: float | None = None,
-                  max_retries: int = 3) -> None:
+                  max_retries: int = 3, settle_s: float = SETTLE_S,
+                  other_load: Callable[[], LoadProbe] = OtherLoad) -> None:
     """Interleaved repeats over the runners of one (preset, batch) group; fills `results[i].runs`.
 
     Warm-up steps (compilation, allocator and oneDNN primitive caches, DataLoader worker start) run
-    once per runner, before its first window. Before each window the process pauses briefly, so that
-    another runner's DataLoader workers finish prefetching and do not run inside this window. With
-    `retry_above`, a window during which other processes kept more than that many cores busy is
-    measured again (up to `max_retries` times; the last try counts).
+    once per runner, before its first window. Before each window the process pauses `settle_s`, so
+    that another runner's DataLoader workers finish prefetching and do not run inside this window.
+    With `retry_above`, a window during which other processes kept more than that many cores busy
+    (as `other_load` tells) is measured again (up to `max_retries` times; the last try counts).
     """
     for repeat in range(repeats):
         for runner, result in zip(runners, results, strict=True):
             if repeat == 0 and warmup:
                 runner.warmup(warmup)
-            for attempt in range(max_retries + 1):
-                time.sleep(SETTLE_S)
-                other = OtherLoad()
-                done, images, seconds, cpu_seconds = runner.window(steps, target_s)
-                busy = other.cores()
-                disturbed = retry_above is not None and busy is not None and busy > retry_above
-                log(f"  repeat {repeat + 1}/{repeats} {result.label}: {images / seconds:,.1f} img/s "
-                    f"({done} steps, {seconds:.1f} s, other processes busy {busy} cores)"
-                    + (" - disturbed, again" if disturbed and attempt < max_retries else ""))
-                if not disturbed:
-                    break
-            result.runs.append(images / seconds)
-            result.other_cpu.append(busy)
-            result.steps.append(done)
-            result.cpu_seconds.append(round(cpu_seconds, 3))
-            result.images_per_step = runner.images_per_step
+            prefix = f"  repeat {repeat + 1}/{repeats} {result.label}: "
+            window = _timed_window(runner, steps, target_s, settle_s, other_load, retry_above, max_retries,
+                                   lambda line, prefix=prefix: log(prefix + line))
+            result.add_window(*window, runner.images_per_step)
+
+
+def _timed_window(runner, steps: int | None, target_s: float, settle_s: float,
+                  other_load: Callable[[], LoadProbe], retry_above: float | None, max_retries: int,
+                  log: Callable[[str], None]) -> tuple[float, float | None, int, float]:
+    """(img/s, other cores busy, steps, CPU seconds) of one repeat: its last try if others disturbed it."""
+    for attempt in range(max_retries + 1):
+        time.sleep(settle_s)
+        probe = other_load()
+        done, images, seconds, cpu_seconds = runner.window(steps, target_s)
+        busy = probe.cores()
+        disturbed = retry_above is not None and busy is not None and busy > retry_above
+        again = " - disturbed, again" if disturbed and attempt < max_retries else ""
+        log(f"{images / seconds:,.1f} img/s ({done} steps, {seconds:.1f} s, "
+            f"other processes busy {busy} cores){again}")
+        if not disturbed:
+            break
+    return images / seconds, busy, done, cpu_seconds
 
 
 def measure_specs(specs: list[Spec], results: list[Result], **options) -> dict:
@@ -230,77 +189,3 @@ def measure_specs(specs: list[Spec], results: list[Result], **options) -> dict:
         for runner in runners:
             runner.close()
     return runners[0].info
-
-
-def default_batches(preset: str) -> list[int]:
-    if preset in DEFAULT_BATCH:
-        return [DEFAULT_BATCH[preset]]
-    from ganscale.config import load_config
-
-    return [load_config(preset).train.batch_size]
-
-
-def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: int | None = None,
-              warmup: int = 2, repeats: int = 3, baseline: bool = True, target_s: float = 6.0,
-              retry_above: float | None = None, log: Callable[[str], None] = print) -> dict:
-    """Measure the grid; returns the JSON-able report (see `docs/benchmarks.md`)."""
-    load_start, started = load_avg(), time.time()
-    results: list[Result] = []
-    info: dict = {}
-    for preset in presets:
-        for batch in batch_sizes or default_batches(preset):
-            cases = [Case(preset, batch, p, d, c) for p in precisions for d in data_paths for c in compiles]
-            specs = [Spec("ganscale", case) for case in cases]
-            group = [Result.of("ganscale", c) for c in cases]
-            if baseline:
-                textbook = Case(preset, batch, "no", "dataloader", "off")
-                specs.append(Spec("textbook", textbook))
-                group.append(Result.of("textbook", textbook))
-            log(f"{preset} batch {batch}: {len(specs)} runner(s), one process each")
-            info = measure_specs(specs, group, steps=steps, warmup=warmup, repeats=repeats, target_s=target_s,
-                                 log=log, retry_above=retry_above)
-            if baseline:
-                base = group[-1].img_per_s
-                for result in group[:-1]:
-                    result.speedup = result.img_per_s / base if base > 0 else None
-            results.extend(group)
-    report = machine_info(torch.device(info.get("device", "cpu")), info.get("torch_threads"))
-    report.update({
-        "settings": {"steps": steps if steps else "auto", "warmup": warmup, "repeats": repeats,
-                     "target_s": target_s, "retry_above": retry_above, "baseline": baseline,
-                     "textbook_workers": TEXTBOOK_WORKERS},
-        "load_avg": {"start": load_start, "end": load_avg()},
-        "wall_s": round(time.time() - started, 1),
-        "command": " ".join(sys.argv),
-        "results": [r.to_dict() for r in results],
-        "speedup": {Case(r.preset, r.batch_size, r.precision, r.data, r.compile).key: r.speedup
-                    for r in results if r.runner == "ganscale" and r.speedup is not None},
-    })
-    return report
-
-
-def format_table(report: dict) -> str:
-    header = ("preset", "batch", "precision", "data", "compile", "runner", "img/s (median)", "min", "max",
-              "steps", "other CPU", "speedup")
-    rows = [header]
-    for r in report["results"]:
-        if r.get("speedup"):
-            speedup = f"{r['speedup']:.2f}x"
-        else:
-            speedup = "1.00x (base)" if r["runner"] == "textbook" else "-"
-        others = [x for x in r.get("other_cpu", []) if x is not None]
-        rows.append((r["preset"], str(r["batch_size"]), r["precision"], r["data"], r["compile"], r["runner"],
-                     f"{r['img_per_s']:,.1f}", f"{r['img_per_s_min']:,.1f}", f"{r['img_per_s_max']:,.1f}",
-                     "/".join(map(str, r["steps"])), f"{max(others):.2f}" if others else "n/a", speedup))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    dev, ver = report["device"], report["versions"]
-    lines.append("")
-    lines.append(f"device: {dev['type']} ({dev['name']}, {dev['cpu_cores']} cores, torch threads "
-                 f"{dev['torch_threads']}); torch {ver['torch']}, accelerate {ver['accelerate']}, "
-                 f"torchvision {ver['torchvision']}; load avg start {report['load_avg']['start']} "
-                 f"end {report['load_avg']['end']}; {report['wall_s']} s")
-    lines.append("other CPU: cores busy with other processes during the timed windows (max); "
-                 "above ~0.1 the numbers are disturbed")
-    return "\n".join(lines)
