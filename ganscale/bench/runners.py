@@ -117,7 +117,7 @@ class TextbookRunner(Runner):
         from torch import nn
 
         from ganscale.config import load_config
-        from ganscale.data import _mnist_dataset
+        from ganscale.data import torchvision_mnist
         from ganscale.models import build_models
 
         batch_size = case.batch_size
@@ -132,7 +132,7 @@ class TextbookRunner(Runner):
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas)
         # torchvision MNIST + [Resize(64)] + ToTensor + Normalize((0.5,), (0.5,)), as the example.
-        dataset = _mnist_dataset(cfg.data, cfg.model)
+        dataset = torchvision_mnist(cfg.data, cfg.model)
         self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                                   num_workers=TEXTBOOK_WORKERS)
         self.images_per_step = batch_size
