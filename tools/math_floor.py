@@ -1,6 +1,6 @@
 """How fast could any loop doing the same maths be? The ceiling on `ganscale bench`'s speed-up.
 
-    python benchmarks/math_floor.py --preset mnist-dcgan-plain --batch-size 128 [--steps 20]
+    python tools/math_floor.py --preset mnist-dcgan-plain --batch-size 128 [--steps 20]
 
 A loop that trains the same G and D with the same losses and update order has to run the same
 convolutions and matrix products (forward and backward); only the work around them (data loading,

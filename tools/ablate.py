@@ -1,6 +1,6 @@
 """Ablations of ganscale's hot path: what each choice is worth, measured side by side in one run.
 
-    python benchmarks/ablate.py --preset mnist-dcgan-plain --batch-size 128 [--repeats 3] [--target-seconds 6]
+    python tools/ablate.py --preset mnist-dcgan-plain --batch-size 128 [--repeats 3] [--target-seconds 6]
 
 Each variant is the real Trainer with one choice undone (a `ganscale.hot_path.HotPath` option
 switched off, or for item-every-step a read-back added), in its own process, interleaved repeat by
