@@ -132,7 +132,12 @@ def _folder_dataset(cfg: DataConfig, model: ModelConfig):
         raise UserError(f"data.path={cfg.path!r}: {err}") from None
 
 
-def _mnist_dataset(cfg: DataConfig, model: ModelConfig):
+def torchvision_mnist(cfg: DataConfig, model: ModelConfig):
+    """torchvision's MNIST train set through PIL transforms (Resize to the model's size, ToTensor, Normalize).
+
+    This is the slow, textbook way to feed MNIST: `data.loader=dataloader` uses it, and so does the
+    textbook loop `ganscale bench` compares with, so both sides decode the same images the same way.
+    """
     from torchvision import datasets, transforms
 
     load_mnist(cfg.root, train=True, download=cfg.download)  # same error message as the fast path
@@ -194,6 +199,6 @@ def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank:
         stream = IndexStream(len(images), seed)
         return TensorBatches(images, labels, stream, batch_size, rank, world, model.image_size,
                              device, position)
-    dataset = _mnist_dataset(data, model) if data.name == "mnist" else _folder_dataset(data, model)
+    dataset = torchvision_mnist(data, model) if data.name == "mnist" else _folder_dataset(data, model)
     stream = IndexStream(len(dataset), seed)
     return LoaderBatches(dataset, stream, batch_size, rank, world, device, data.num_workers, position)

@@ -84,7 +84,7 @@ def load_evaluator(device: str | torch.device = "cpu", weights_path: str | Path 
                    expected_sha256: str = EVALUATOR_SHA256) -> MnistEvaluator:
     """The pinned evaluator, frozen and in eval mode (BatchNorm must use its running statistics).
 
-    `weights_path` exists for tests and for scripts/train_evaluator.py; the hash check still applies,
+    `weights_path` exists for tests and for tools/train_evaluator.py; the hash check still applies,
     so only the pinned weights (or an explicitly given `expected_sha256`) are ever accepted.
     """
     from safetensors.torch import load as load_safetensors

@@ -76,30 +76,28 @@ class _Counter(Runner):
         return self.images_per_step
 
 
-def test_measure_group_interleaves_warms_up_once_and_counts_images(monkeypatch):
-    monkeypatch.setattr("ganscale.bench.SETTLE_S", 0.0)
+def test_measure_group_interleaves_warms_up_once_and_counts_images():
     runners = [_Counter(), _Counter()]
     results = [Result(name, "p", 4, "no", "tensor", "off") for name in ("ganscale", "textbook")]
     lines = []
-    measure_group(runners, results, steps=3, warmup=2, repeats=2, target_s=1.0, log=lines.append)
+    measure_group(runners, results, steps=3, warmup=2, repeats=2, target_s=1.0, log=lines.append,
+                  settle_s=0.0)
     assert [r.steps for r in runners] == [2 + 3 * 2, 2 + 3 * 2]
     assert all(len(r.runs) == 2 and r.steps == [3, 3] and r.images_per_step == 4 for r in results)
     assert [line.split()[2] for line in lines] == ["ganscale", "textbook", "ganscale", "textbook"]
 
 
-def test_measure_group_auto_steps_fill_the_window_and_disturbed_windows_are_redone(monkeypatch):
-    monkeypatch.setattr("ganscale.bench.SETTLE_S", 0.0)
+def test_measure_group_auto_steps_fill_the_window_and_disturbed_windows_are_redone():
     busy = iter([1.5, 0.0, 0.0])  # other processes: the first window is disturbed
 
     class FakeLoad:
         def cores(self):
             return next(busy)
 
-    monkeypatch.setattr("ganscale.bench.OtherLoad", FakeLoad)
     runner, result = _Counter(), Result("ganscale", "p", 4, "no", "tensor", "off")
     lines = []
     measure_group([runner], [result], steps=None, warmup=0, repeats=2, target_s=0.0, log=lines.append,
-                  retry_above=0.5)
+                  retry_above=0.5, settle_s=0.0, other_load=FakeLoad)
     assert result.steps == [2, 2] and result.other_cpu == [0.0, 0.0]  # auto: at least MIN_STEPS
     assert runner.steps == 6 and len(lines) == 3 and "disturbed, again" in lines[0]
 

@@ -1,6 +1,6 @@
 """How fast could any loop doing the same maths be? The ceiling on `ganscale bench`'s speed-up.
 
-    python benchmarks/math_floor.py --preset mnist-dcgan-plain --batch-size 128 [--steps 20]
+    python tools/math_floor.py --preset mnist-dcgan-plain --batch-size 128 [--steps 20]
 
 A loop that trains the same G and D with the same losses and update order has to run the same
 convolutions and matrix products (forward and backward); only the work around them (data loading,
@@ -20,7 +20,7 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ganscale.bench import Case, GanscaleRunner, Result, Spec, measure_specs
+from ganscale.bench import Case, GanscaleRunner, Result, Spec, TextbookRunner, measure_specs
 
 # The dense maths: convolutions, their backward, and the linear layers. A transposed convolution's
 # oneDNN kernel runs inside aten::_convolution itself (no child op), so its self time counts too
@@ -58,8 +58,9 @@ def main() -> int:
     case = Case(args.preset, args.batch_size)
     math_s, profiled_s, per_op = math_seconds_per_step(case, args.steps, args.warmup)
     results = [Result.of(runner, case) for runner in ("ganscale", "textbook")]
-    measure_specs([Spec("ganscale", case), Spec("textbook", case)], results, steps=None, warmup=args.warmup,
-                  repeats=args.repeats, target_s=6.0, log=lambda message: print(message, flush=True))
+    specs = [Spec("ganscale", case), Spec("textbook", case, TextbookRunner)]
+    measure_specs(specs, results, steps=None, warmup=args.warmup, repeats=args.repeats, target_s=6.0,
+                  log=lambda message: print(message, flush=True))
     by_runner = {r.runner: r for r in results}
     textbook_s = args.batch_size / by_runner["textbook"].img_per_s
     ganscale_s = args.batch_size / by_runner["ganscale"].img_per_s

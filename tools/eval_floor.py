@@ -3,7 +3,7 @@
 A GAN's FID only means something next to what real data scores (the floor: sampling noise of 10k
 images) and what garbage scores (the ceiling). Prints a markdown table for docs/evaluation.md.
 
-    python scripts/eval_floor.py --data-root /work/shared/data
+    python tools/eval_floor.py --data-root /work/shared/data
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ganscale.hot_path import HotPath
+
 TEXTBOOK_WORKERS = 2
 MIN_STEPS = 2  # timed steps per window at least, with steps=None (auto)
 
@@ -32,7 +34,6 @@ class Case:
     @property
     def key(self) -> str:
         return f"{self.preset}/b{self.batch_size}/{self.precision}/{self.data}/compile-{self.compile}"
-
 
 
 class Runner:
@@ -75,27 +76,14 @@ class Runner:
         return done, images, time.perf_counter() - start, time.process_time() - cpu
 
 
-# Ablations of the ganscale path (benchmarks/ablate.py): each undoes one choice, for timing only;
-# some change what is trained (D's G-phase gradients leak into its next update), so never train so.
-ABLATIONS = ("full", "no-retained-memory", "no-channels-last", "no-grad-layout", "d-grads-in-g-phase",
-             "fresh-g-forward", "item-every-step")
-
-
-def ablated_hot_path(ablation: str):
-    """The Trainer's hot-path options with the one choice `ablation` names switched off."""
-    from ganscale.hot_path import HotPath
-
-    switched_off = {"full": {}, "no-retained-memory": {"retain_cpu_memory": False},
-                    "no-channels-last": {"channels_last": False}, "no-grad-layout": {"grad_layout": False},
-                    "d-grads-in-g-phase": {"freeze_d_in_g_phase": False},
-                    "fresh-g-forward": {"reuse_fakes": False}, "item-every-step": {}}
-    return HotPath(**switched_off[ablation])
-
-
 class GanscaleRunner(Runner):
-    """The real Trainer; `step()` is one `train_step` with a log step every `log.every` steps."""
+    """The real Trainer; `step()` is one `train_step` with a log step every `log.every` steps.
 
-    def __init__(self, case: Case, ablation: str = "full"):
+    `hot_path` is handed to the Trainer as is (default: every speed choice on), so a tool can time
+    the same Trainer with one choice undone (tools/ablate.py).
+    """
+
+    def __init__(self, case: Case, hot_path: HotPath | None = None):
         from ganscale.config import load_config
         from ganscale.run import build_accelerator
         from ganscale.trainer import Trainer
@@ -105,9 +93,9 @@ class GanscaleRunner(Runner):
                      "log.tracker=none", "log.progress=false"]
         self.cfg = load_config(case.preset, overrides=overrides)
         self.accelerator = build_accelerator(self.cfg)
-        self.trainer = t = Trainer(self.cfg, self.accelerator, hot_path=ablated_hot_path(ablation))
+        self.trainer = t = Trainer(self.cfg, self.accelerator, hot_path=hot_path)
         t.start_data()
-        self.device, self.images_per_step, self.ablation = t.device, t.images_per_step, ablation
+        self.device, self.images_per_step = t.device, t.images_per_step
 
     def step(self) -> int:
         trainer = self.trainer
@@ -115,10 +103,6 @@ class GanscaleRunner(Runner):
         trainer.train_step(measure=is_log_step)
         if is_log_step:
             trainer.stats.reduce(self.accelerator, [0.0, 0.0])
-        if self.ablation == "d-grads-in-g-phase":
-            trainer.opt_D.zero_grad(set_to_none=True)  # the textbook's D.zero_grad() of the next step
-        elif self.ablation == "item-every-step":
-            trainer.stats.sums.tolist()  # a host read-back every step
         return self.images_per_step
 
     def close(self) -> None:
@@ -128,14 +112,16 @@ class GanscaleRunner(Runner):
 class TextbookRunner(Runner):
     """pytorch/examples dcgan/main.py's loop on ganscale's G and D (see the module docstring)."""
 
-    def __init__(self, preset: str, batch_size: int):
+    def __init__(self, case: Case):
+        """Only `case.preset` and `case.batch_size` count: the textbook is always fp32, DataLoader, eager."""
         from torch import nn
 
         from ganscale.config import load_config
-        from ganscale.data import _mnist_dataset
+        from ganscale.data import torchvision_mnist
         from ganscale.models import build_models
 
-        cfg = load_config(preset, overrides=[f"train.batch_size={batch_size}"])
+        batch_size = case.batch_size
+        cfg = load_config(case.preset, overrides=[f"train.batch_size={batch_size}"])
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.device, self.cfg = device, cfg
         torch.manual_seed(cfg.train.seed)
@@ -146,7 +132,7 @@ class TextbookRunner(Runner):
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas)
         # torchvision MNIST + [Resize(64)] + ToTensor + Normalize((0.5,), (0.5,)), as the example.
-        dataset = _mnist_dataset(cfg.data, cfg.model)
+        dataset = torchvision_mnist(cfg.data, cfg.model)
         self.loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                                   num_workers=TEXTBOOK_WORKERS)
         self.images_per_step = batch_size

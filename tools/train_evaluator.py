@@ -4,7 +4,7 @@ Run once by a maintainer; the output is shipped in ganscale/weights and pinned b
 ganscale/evaluator.py. The run is seeded and deterministic so the recipe can be audited, but the
 pinned file, not a rerun, defines the metric space (BLAS differences across machines change bits).
 
-    python scripts/train_evaluator.py --data-root /work/shared/data
+    python tools/train_evaluator.py --data-root /work/shared/data
 """
 
 from __future__ import annotations
