@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ganscale.checkpoint import load_generator_weights
-    from ganscale.evaluation import evaluate_generator, format_table
+    from ganscale.eval import evaluate_generator, format_table
     from ganscale.models import build_generator
 
     if not 2 <= args.num <= 100_000:
