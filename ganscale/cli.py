@@ -1,5 +1,6 @@
-"""`ganscale` command line: wires config, trainer, checkpoints and tracking together.
+"""`ganscale` command line: the parser shell, dispatch to ganscale/commands/, and exit statuses.
 
+Each subcommand is one module under ganscale/commands/; this file only parses and dispatches.
 User mistakes (UserError) become one line on stderr and exit status 2; a diverged run exits 3;
 a run stopped by SIGUSR1/SIGTERM (preemption) exits 75 after checkpointing, so a SLURM script
 knows to requeue it. Heavy imports happen inside the commands, so `--help` and config errors
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ganscale import commands
+from ganscale.commands import EXIT_DIVERGED, EXIT_PREEMPTED, EXIT_USER_ERROR
+from ganscale.commands.train import take_overrides
 from ganscale.errors import DivergenceError, UserError
-
-EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_PREEMPTED = 2, 3, 75
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -25,80 +25,20 @@ class OneLineParser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(EXIT_USER_ERROR)
 
-
-def _train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a GAN", description="Train a GAN. Options after the flags are "
-                       "config overrides, e.g. train.max_kimg=2 train.batch_size=128 loss.kind=hinge.")
-    p.add_argument("--preset", default="mnist-dcgan", help="mnist-dcgan (default), mnist-dcgan-plain, "
-                   "mnist-dcgan64, mnist-cgan, mnist-mlp")
-    p.add_argument("--config", help="YAML file with sections data/model/loss/optim/train/log/eval")
-    p.add_argument("--run-dir", help="where the run writes everything (default runs/<preset>-<time>)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    p.add_argument("overrides", nargs="*", metavar="section.key=value")
-
-
-def _sample_parser(sub) -> None:
-    p = sub.add_parser("sample", help="draw samples from a trained generator")
-    p.add_argument("--checkpoint", required=True, help="checkpoint dir, run dir, or exported .safetensors")
-    p.add_argument("--num", type=int, default=100)
-    p.add_argument("--out", required=True, help="a .png grid or an .npz with uint8 `images` [N, H, W]")
-    p.add_argument("--digit", type=int, help="conditional models: the class to draw")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=500)
-
-
-def _export_parser(sub) -> None:
-    p = sub.add_parser("export", help="write G_ema alone as one .safetensors file")
-    p.add_argument("--checkpoint", required=True, help="checkpoint dir or run dir")
-    p.add_argument("--out", required=True, help="output .safetensors file")
+    def parse_args(self, args=None, namespace=None):
+        """`section.key=value` overrides may stand anywhere among the flags, not in one run only."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras and isinstance(getattr(parsed, "overrides", None), list):
+            extras = take_overrides(parsed, extras)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ganscale", description="Train GANs at scale with Accelerate.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_parser, _sample_parser, _export_parser):
-        add(sub)
-    commands.add_parsers(sub)
+    commands.add_parsers(parser.add_subparsers(dest="command", required=True))
     return parser
-
-
-def cmd_train(args) -> int:
-    from ganscale.config import load_config
-
-    cfg = load_config(args.preset, args.config, args.overrides)
-    if args.dry_run:
-        print(cfg.to_yaml(), end="")
-        return 0
-    from ganscale.run import run_training
-
-    outcome = run_training(cfg, args.run_dir, hooks=args.hooks)
-    return EXIT_PREEMPTED if outcome == "preempted" else 0
-
-
-def cmd_sample(args) -> int:
-    from ganscale.generate import sample_to_file
-
-    path = sample_to_file(args.checkpoint, args.out, num=args.num, digit=args.digit, seed=args.seed,
-                          batch_size=args.batch_size)
-    print(f"wrote {args.num} samples to {path}")
-    return 0
-
-
-def cmd_export(args) -> int:
-    from ganscale.checkpoint import export_generator, load_generator_weights
-    from ganscale.models import build_generator
-
-    out = Path(args.out)
-    if out.suffix != ".safetensors":
-        raise UserError(f"--out {out}: the export is a .safetensors file; use a name ending in .safetensors")
-    config, weights = load_generator_weights(args.checkpoint)
-    build_generator(config, weights)  # refuse to export weights that do not load
-    try:
-        export_generator(config, weights, out)
-    except OSError as err:
-        raise UserError(f"cannot write {out}: {err.strerror}") from None
-    print(f"exported G_ema to {out}")
-    return 0
 
 
 def main(argv: list[str] | None = None, hooks=None) -> int:
@@ -106,7 +46,7 @@ def main(argv: list[str] | None = None, hooks=None) -> int:
     the real command line in-process (the multi-process test driver)."""
     args = build_parser().parse_args(argv)
     args.hooks = hooks
-    handlers = {"train": cmd_train, "sample": cmd_sample, "export": cmd_export, **commands.handlers()}
+    handlers = commands.handlers()
     try:
         return handlers[args.command](args)
     # One write per message: ranks share stderr, and print() writes the newline separately.

@@ -62,8 +62,9 @@ def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
     ensure_dir(path.parent)
     tmp = _temporary_name(path, keep_suffix=not directory)
     try:
-        if directory:
-            tmp.mkdir()
+        # Made before the writer runs, so an unwritable folder fails here as an OSError (one line) and
+        # not inside a library that raises its own error type about a path the user never named.
+        tmp.mkdir() if directory else tmp.touch()
         yield tmp
         files = [f for f in tmp.iterdir() if f.is_file()] if directory else [tmp]
         for file in files:

@@ -84,7 +84,7 @@ def evaluate_and_keep_best(trainer, checkpointer, tracker) -> dict | None:
     """Sharded evaluation of G_ema; the best FID-MNIST so far is kept as a checkpoint in best/."""
     from accelerate.utils import broadcast_object_list
 
-    from ganscale.evaluation import evaluate_generator
+    from ganscale.eval import evaluate_generator
 
     cfg = trainer.cfg
     metrics = evaluate_generator(trainer.ema.model, cfg.model, cfg.eval.num, seed=cfg.train.seed,

@@ -6,16 +6,14 @@ grid on any device and any number of processes.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ganscale import files
 from ganscale.config import ModelConfig
-from ganscale.errors import UserError
 
 
 def draw_noise(model: ModelConfig, num: int, seed: int, digit: int | None = None):
@@ -55,24 +53,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def _atomic_target(path: Path) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror}") from None
-    if not os.access(path.parent, os.W_OK):
-        raise UserError(f"cannot write {path}: directory {path.parent} is not writable")
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
-
-
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 10) -> Path:
-    """A PNG grid, written to a temporary name and renamed, so a reader never sees half a file."""
+    """A PNG grid, written atomically, so a reader (W&B, `animate`) never sees half a file."""
     from torchvision.utils import save_image
 
-    tmp = _atomic_target(path)
-    save_image((images.clamp(-1, 1) + 1) / 2, str(tmp), nrow=nrow, padding=2, format="png")
-    os.replace(tmp, path)
-    return path
+    grid = (images.clamp(-1, 1) + 1) / 2
+    return files.write_with(path, lambda tmp: save_image(grid, str(tmp), nrow=nrow, padding=2, format="png"))
 
 
 def save_npz(images: torch.Tensor, labels, path: Path) -> Path:
@@ -80,17 +66,16 @@ def save_npz(images: torch.Tensor, labels, path: Path) -> Path:
     arrays = {"images": to_uint8(images)[:, 0].numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.int64)
-    tmp = _atomic_target(path)
-    with open(tmp, "wb") as handle:
+    return files.write_with(path, lambda tmp: _savez(tmp, arrays))
+
+
+def _savez(path: Path, arrays: dict) -> None:
+    with open(path, "wb") as handle:  # a handle: np.savez would append .npz to a name without it
         np.savez(handle, **arrays)
-    os.replace(tmp, path)
-    return path
 
 
 def write_gif(frames: list, path: Path, durations_ms: list[int]) -> Path:
     """An endlessly looping GIF from PIL images, written atomically."""
-    tmp = _atomic_target(path)
-    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations_ms,
-                   loop=0, optimize=True)
-    os.replace(tmp, path)
-    return path
+    return files.write_with(path, lambda tmp: frames[0].save(
+        tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations_ms, loop=0,
+        optimize=True))

@@ -11,6 +11,7 @@ import os
 import uuid
 from pathlib import Path
 
+from ganscale import files
 from ganscale.errors import UserError
 from ganscale.kimg import kimg_tag
 from ganscale.sampling import save_grid
@@ -35,7 +36,7 @@ def wandb_run_id(run_dir: Path) -> str:
     if path.is_file():
         return path.read_text().strip()
     run_id = uuid.uuid4().hex[:12]
-    path.write_text(run_id + "\n")
+    files.write_text(path, run_id + "\n")
     return run_id
 
 
@@ -55,7 +56,7 @@ class Tracker:
         self.main = accelerator.is_main_process
         self.active = self.main and cfg.log.tracker != "none"
         if self.main:
-            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            files.ensure_dir(self.run_dir / "samples")
         if self.active:
             self._init_tracker()
 
@@ -82,8 +83,7 @@ class Tracker:
     def log(self, values: dict[str, float], step: int) -> None:
         if not self.main:
             return
-        with open(self.run_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps({"step": step, **values}) + "\n")
+        files.append_line(self.run_dir / "metrics.jsonl", json.dumps({"step": step, **values}))
         if self.active:
             try:
                 self.accelerator.log(values, step=step)

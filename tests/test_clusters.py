@@ -64,7 +64,7 @@ def test_a_cluster_model_has_no_digits_to_ask_for(tmp_path, capsys):
 
 
 def test_evaluation_of_a_cluster_model_has_no_cond_accuracy(monkeypatch):
-    import ganscale.evaluation as evaluation
+    import ganscale.eval as evaluation
 
     seen = {}
     monkeypatch.setattr(evaluation, "score_images",

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganscale import metrics
 from ganscale.data import MNIST_FILES, load_mnist, to_model_pixels
 from ganscale.errors import UserError
-from ganscale.evaluator import (
+from ganscale.eval import scores
+from ganscale.eval.mnist_classifier import (
     EVALUATOR_SHA256,
     FEATURE_DIM,
     WEIGHTS_FILE,
@@ -26,7 +26,7 @@ from ganscale.evaluator import (
     resize_for_evaluator,
     sha256_bytes,
 )
-from ganscale.metrics import ReferenceStats, evaluate_images, reference_stats
+from ganscale.eval.scores import ReferenceStats, evaluate_images, reference_stats
 
 DEFAULT_DATA = "/work/shared/data"
 
@@ -62,7 +62,7 @@ def reference(evaluator, mnist_root, tmp_path_factory):
     cache = tmp_path_factory.mktemp("ganscale-cache")
     old = os.environ.get("GANSCALE_CACHE")
     os.environ["GANSCALE_CACHE"] = str(cache)
-    metrics._MEMORY_CACHE.clear()
+    scores._MEMORY_CACHE.clear()
     try:
         yield reference_stats(evaluator, mnist_root)
     finally:
@@ -128,7 +128,7 @@ WRONG_INPUTS = {"64px": torch.zeros(10, 1, 64, 64), "no-channel": torch.zeros(10
 @pytest.mark.parametrize("images", WRONG_INPUTS.values(), ids=WRONG_INPUTS.keys())
 def test_evaluate_images_rejects_wrong_inputs(evaluator, images):
     feats = torch.randn(20, FEATURE_DIM, dtype=torch.float64)
-    fake_reference = ReferenceStats(feats, *metrics.feature_stats(feats), "x")
+    fake_reference = ReferenceStats(feats, *scores.feature_stats(feats), "x")
     with pytest.raises(UserError):
         evaluate_images(images, evaluator, fake_reference)
 
@@ -151,11 +151,11 @@ def test_reference_stats_are_cached_in_memory_and_on_disk(evaluator, reference, 
     assert reference_stats(evaluator, mnist_root) is reference
     cache_files = list(Path(os.environ["GANSCALE_CACHE"]).glob("*28px*.safetensors"))
     assert len(cache_files) == 1
-    from_disk = metrics._load_cached(cache_files[0], EVALUATOR_SHA256)
+    from_disk = scores._load_cached(cache_files[0], EVALUATOR_SHA256)
     assert torch.equal(from_disk.sigma, reference.sigma)
     assert torch.equal(from_disk.features, reference.features)
-    assert metrics._load_cached(cache_files[0], "another-evaluator") is None
-    assert metrics._load_cached(cache_files[0], EVALUATOR_SHA256, image_size=64) is None
+    assert scores._load_cached(cache_files[0], "another-evaluator") is None
+    assert scores._load_cached(cache_files[0], EVALUATOR_SHA256, image_size=64) is None
     with pytest.raises(UserError, match="device"):
         reference_stats(evaluator, mnist_root, device="meta")
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ganscale.errors import UserError
-from ganscale.metrics import (
+from ganscale.eval.scores import (
     class_histogram,
     classifier_score,
     feature_stats,

@@ -69,12 +69,12 @@ def test_interpolate_conditional_rows_keep_their_digit(tmp_path, capsys):
 
 def test_conditional_sample_grid_has_one_row_per_digit(tmp_path, monkeypatch):
     """`ganscale sample` of a cGAN to .png: 30 samples -> 10 rows (digits 0..9) of 3."""
-    import ganscale.generate
+    import ganscale.sampling
 
     exported = exported_generator(tmp_path, "mnist-cgan")
     asked = []
-    generate = ganscale.generate.generate
-    monkeypatch.setattr(ganscale.generate, "generate",
+    generate = ganscale.sampling.generate
+    monkeypatch.setattr(ganscale.sampling, "generate",
                         lambda g, z, labels, batch: asked.append(labels) or generate(g, z, labels, batch))
     out = tmp_path / "g.png"
     assert main(["sample", "--checkpoint", str(exported), "--num", "30", "--out", str(out)]) == 0

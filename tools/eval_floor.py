@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ganscale.data import load_mnist, to_model_pixels
-from ganscale.evaluator import load_evaluator, resize_for_evaluator
-from ganscale.metrics import evaluate_images, reference_stats
+from ganscale.eval.mnist_classifier import load_evaluator, resize_for_evaluator
+from ganscale.eval.scores import evaluate_images, reference_stats
 
 COLUMNS = ("fid", "kid", "kid_std", "classifier_score", "precision", "recall", "top_class_share",
            "classes_present", "confident_share", "cond_accuracy")

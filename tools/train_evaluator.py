@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ganscale.data import load_mnist, to_model_pixels
-from ganscale.evaluator import WEIGHTS_FILE, MnistEvaluator, load_evaluator, sha256_bytes
+from ganscale.eval.mnist_classifier import WEIGHTS_FILE, MnistEvaluator, load_evaluator, sha256_bytes
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "ganscale" / "weights" / WEIGHTS_FILE
 

@@ -7,7 +7,6 @@ with exit status 2, like every other ganscale mistake. See docs/benchmarks.md fo
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ganscale.errors import UserError
@@ -108,14 +107,12 @@ def _parse(args) -> dict:
 def run(args) -> int:
     options = _parse(args)  # every argument is checked before anything heavy is imported
     from ganscale.bench import format_table, run_bench
+    from ganscale.files import write_json
 
     log = (lambda message: None) if args.quiet else (lambda message: print(message, flush=True))
     report = run_bench(**options, log=log)
     print(format_table(report))
     if args.json:
-        try:
-            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        except OSError as err:
-            raise UserError(f"--json {args.json}: cannot write ({err.strerror})") from None
+        write_json(args.json, report)
         print(f"wrote {args.json}")
     return 0

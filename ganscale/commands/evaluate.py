@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ganscale.commands.generator_args import add_generator_options, load_generator
 from ganscale.errors import UserError
 
 NAME = "evaluate"
@@ -11,7 +12,7 @@ NAME = "evaluate"
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(NAME, help="score a generator with the built-in MNIST evaluator")
-    p.add_argument("--checkpoint", required=True, help="checkpoint dir, run dir, or exported .safetensors")
+    add_generator_options(p)
     p.add_argument("--num", type=int, default=10000, help="number of generated samples (default 10000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -20,18 +21,17 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ganscale.checkpoint import load_generator_weights
-    from ganscale.evaluation import evaluate_generator, format_table
-    from ganscale.models import build_generator
+    from ganscale.eval import evaluate_generator, format_table
 
     if not 2 <= args.num <= 100_000:
         raise UserError(f"--num {args.num}: must be between 2 and 100000")
-    import torch
     from accelerate import Accelerator
 
-    generator, model = build_generator(*load_generator_weights(args.checkpoint))
+    from ganscale.devices import force_cpu
+
+    generator, model = load_generator(args)
     # Under `accelerate launch` every process generates its share of the samples.
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=force_cpu())
     generator.to(accelerator.device)
     metrics = evaluate_generator(generator, model, args.num, args.seed, accelerator, args.data_root)
     if metrics is None:

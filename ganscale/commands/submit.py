@@ -8,7 +8,6 @@ fails now, not after the job waited in the queue. `--dry-run` prints the script 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -53,21 +52,17 @@ def add_parser(subparsers) -> None:
                         "in a job array (--sbatch-line=--array=0-7), {task} becomes the task id")
 
 
-class _TrainArgsParser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UserError(f"train arguments after --: {message}")
-
-
 def check_train_args(train_args: list[str]) -> tuple[str, ...]:
     """Validate like `ganscale train` would; return them as options first, then overrides."""
     if not train_args:
         return ()
-    from ganscale.cli import _train_parser
+    from ganscale.commands.train import parse_train_args
     from ganscale.config import load_config
 
-    parser = _TrainArgsParser(prog="ganscale", add_help=False)
-    _train_parser(parser.add_subparsers(dest="command"))
-    ns = parser.parse_args(["train", *train_args])  # {task}: the array task id, filled in by the job
+    try:
+        ns = parse_train_args(train_args)  # {task}: the array task id, filled in by the job
+    except UserError as err:
+        raise UserError(f"train arguments after --: {err}") from None
     if ns.run_dir:
         raise UserError("train arguments after --: leave out --run-dir: the job's run directory is "
                         "runs/slurm-<job id> (see --runs-dir)")

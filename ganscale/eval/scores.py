@@ -1,4 +1,4 @@
-"""Sample-quality metrics in the pinned MNIST evaluator's feature space.
+"""Sample-quality maths in the pinned MNIST classifier's feature space, and its reference statistics.
 
 The metric functions are pure and work on feature / probability tensors so they can be tested against
 closed forms; `evaluate_images` glues them to the evaluator, and `reference_stats` computes the MNIST
@@ -9,14 +9,16 @@ FID of a set with itself is already ~1e-3 instead of 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ganscale import files
 from ganscale.errors import UserError
-from ganscale.evaluator import (
+from ganscale.eval.mnist_classifier import (
     IMAGE_SIZE,
     MnistEvaluator,
     evaluator_fingerprint,
@@ -184,18 +186,15 @@ def _load_cached(path: Path, key: str, image_size: int = IMAGE_SIZE) -> Referenc
 
 
 def _save_cached(path: Path, stats: ReferenceStats) -> None:
-    """Write-then-rename so concurrent evaluations never read a half-written cache file."""
-    from safetensors.torch import save_file
+    """Written atomically, so concurrent evaluations never read a half-written cache file."""
+    from safetensors.torch import save
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        save_file({"features": stats.features, "mu": stats.mu, "sigma": stats.sigma}, str(tmp),
-                  metadata={"evaluator_sha256": stats.evaluator_sha256, "dataset": "MNIST test",
-                            "image_size": str(stats.image_size)})
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home must not break evaluation; the in-memory cache still applies
+    data = save({"features": stats.features, "mu": stats.mu, "sigma": stats.sigma},
+                metadata={"evaluator_sha256": stats.evaluator_sha256, "dataset": "MNIST test",
+                          "image_size": str(stats.image_size)})
+    # A read-only home must not break evaluation: the in-memory cache still applies.
+    with contextlib.suppress(UserError):
+        files.write_bytes(path, data)
 
 
 def _reference_pixels(root: str | Path, image_size: int) -> torch.Tensor:
@@ -240,7 +239,7 @@ def _check_images(images: torch.Tensor) -> None:
     if not torch.is_tensor(images) or images.dim() != 4 or images.shape[1:] != (1, IMAGE_SIZE, IMAGE_SIZE):
         shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
         raise UserError(f"evaluate_images expects [N, 1, 28, 28] images in [-1, 1], got {shape}; "
-                        "resize other sizes with ganscale.evaluator.resize_for_evaluator")
+                        "resize other sizes with ganscale.eval.mnist_classifier.resize_for_evaluator")
     if not images.is_floating_point() or not torch.isfinite(images).all():
         raise UserError("evaluate_images expects finite float images in [-1, 1]")
     low, high = float(images.min()), float(images.max())
