@@ -64,9 +64,21 @@ def resume(cfg: Config, checkpointer: Checkpointer, trainer: Trainer) -> Path | 
     return path
 
 
+def prepare_data(cfg: Config, accelerator) -> None:
+    """Make (MNIST on first use) and check the dataset before any model is built: each node's main
+    process first, so one prepares the cache and the others find it done."""
+    from ganscale.data import training_dataset
+    from ganscale.data.prepared import PreparedDataset
+
+    with accelerator.local_main_process_first():
+        PreparedDataset(training_dataset(cfg.data, cfg.model))
+
+
 def run_training(cfg: Config, requested_run_dir: str | None, hooks: RunHooks | None = None) -> str:
     hooks = hooks or RunHooks()
     accelerator = build_accelerator(cfg)
+    if cfg.data.loader != "dataloader":
+        prepare_data(cfg, accelerator)
     run_dir = resolve_run_dir(requested_run_dir, cfg, accelerator)
     accelerator.project_configuration.set_directories(str(run_dir))
     trainer = Trainer(cfg, accelerator, hooks=hooks)

@@ -62,8 +62,11 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 10) -> Path:
 
 
 def save_npz(images: torch.Tensor, labels, path: Path) -> Path:
-    """uint8 [N, H, W] under `images` (plus `labels` for conditional models)."""
-    arrays = {"images": to_uint8(images)[:, 0].numpy()}
+    """uint8 `images`: [N, H, W] for grey models, [N, H, W, C] for colour ones (the layout numpy and PIL
+    image code expects), plus int64 `labels` [N] for conditional models."""
+    pixels = to_uint8(images)
+    pixels = pixels[:, 0] if pixels.shape[1] == 1 else pixels.permute(0, 2, 3, 1).contiguous()
+    arrays = {"images": pixels.numpy()}
     if labels is not None:
         arrays["labels"] = labels.numpy().astype(np.int64)
     return files.write_with(path, lambda tmp: _savez(tmp, arrays))

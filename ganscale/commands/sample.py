@@ -1,7 +1,8 @@
 """`ganscale sample --checkpoint PATH --out x.png|x.npz`: draw N images from any trained generator.
 
 A .png is one grid (for a conditional model without --digit: one row per digit); an .npz holds
-uint8 `images` [N, H, W] and, for conditional models, the `labels` they were drawn for.
+uint8 `images` [N, H, W] (grey) or [N, H, W, C] (colour) and, for conditional models, the `labels`
+they were drawn for.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(NAME, help="draw samples from a trained generator")
     add_generator_options(p)
     p.add_argument("--num", type=int, default=100)
-    p.add_argument("--out", required=True, help="a .png grid or an .npz with uint8 `images` [N, H, W]")
+    p.add_argument("--out", required=True, help="a .png grid, or an .npz with uint8 `images` [N, H, W] "
+                   "(grey) or [N, H, W, C] (colour) and, for conditional models, `labels` [N]")
     p.add_argument("--digit", type=int, help="conditional models: the class to draw")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=500)

@@ -1,9 +1,26 @@
-"""Training data: sources, the index stream, and the batches a Trainer draws."""
+"""Training data: prepared datasets (prepared.py, prepare.py), the index stream, and the batches a
+Trainer draws.
 
-from ganscale.data.batches import LoaderBatches, TensorBatches, make_batches
-from ganscale.data.mnist import MNIST_FILES, load_mnist, resolve_root, torchvision_mnist
-from ganscale.data.pixels import to_model_pixels
-from ganscale.data.stream import IndexStream, StreamBatchSampler
+The names below load their module on first use (PEP 562), so `ganscale.data.prepared` can be read
+by config validation without importing torch.
+"""
 
-__all__ = ["MNIST_FILES", "IndexStream", "LoaderBatches", "StreamBatchSampler", "TensorBatches", "load_mnist",
-           "make_batches", "resolve_root", "to_model_pixels", "torchvision_mnist"]
+from __future__ import annotations
+
+import importlib
+
+_HOMES = {
+    "LoaderBatches": "batches", "TensorBatches": "batches", "MemmapBatches": "batches",
+    "make_batches": "batches",
+    "MNIST_FILES": "mnist", "load_mnist": "mnist", "resolve_root": "mnist", "torchvision_mnist": "mnist",
+    "to_model_pixels": "pixels", "IndexStream": "stream", "StreamBatchSampler": "stream",
+    "training_dataset": "resolve",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'ganscale.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"ganscale.data.{_HOMES[name]}"), name)

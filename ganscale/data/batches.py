@@ -1,18 +1,26 @@
-"""Batches for training: the device-resident fast path and the DataLoader path, both following the
-world-size-invariant index stream (stream.py)."""
+"""Batches for training, all following the world-size-invariant index stream (stream.py).
+
+A prepared dataset (prepared.py) is read one of two ways, chosen by size (`data.loader=auto`):
+- TensorBatches: the whole uint8 array lives on the training device when it fits in
+  `data.device_budget_mb`; a step is one gather there, with no host work at all.
+- MemmapBatches: otherwise the array stays memory-mapped; DataLoader workers gather this rank's rows
+  of the next batches ahead of time into pinned memory, and the step only copies uint8 to the device.
+`data.loader=dataloader` is MNIST through torchvision's PIL transforms: the textbook path, kept so
+`ganscale bench` can compare with it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganscale.config import DataConfig, ModelConfig
-from ganscale.data.mnist import clustered_mnist, load_mnist, resolve_root, torchvision_mnist
 from ganscale.data.pixels import to_model_pixels
+from ganscale.data.prepared import PreparedDataset
 from ganscale.data.stream import IndexStream, StreamBatchSampler
-from ganscale.errors import UserError
 
 
 class TensorBatches:
@@ -34,29 +42,45 @@ class TensorBatches:
         return to_model_pixels(self.images[idx], self.image_size), self.labels[idx]
 
 
-def _folder_dataset(cfg: DataConfig, model: ModelConfig):
-    from torchvision import datasets, transforms
+class RowReader(torch.utils.data.Dataset):
+    """Rows of a prepared dataset's memory map, a whole batch per call (`__getitems__`).
 
-    if not Path(cfg.path).is_dir():
-        raise UserError(f"data.path={cfg.path!r}: not a directory of class sub-folders with images")
-    steps = [transforms.Grayscale(model.channels)] if model.channels in (1, 3) else []
-    steps += [transforms.Resize(model.image_size), transforms.CenterCrop(model.image_size),
-              transforms.ToTensor(), transforms.Normalize([0.5] * model.channels, [0.5] * model.channels)]
-    try:
-        return datasets.ImageFolder(cfg.path, transform=transforms.Compose(steps))
-    except (FileNotFoundError, RuntimeError) as err:
-        raise UserError(f"data.path={cfg.path!r}: {err}") from None
+    The map is opened lazily in each DataLoader worker (a numpy memmap would be pickled whole).
+    Rows are read in index order, then put back in batch order: sequential reads on a cold disk.
+    """
+
+    def __init__(self, directory: Path, labels: torch.Tensor):
+        self.directory, self.labels, self._images = Path(directory), labels, None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitems__(self, indices: list[int]):
+        if self._images is None:
+            self._images = PreparedDataset(self.directory).images
+        idx = np.asarray(indices)
+        order = np.argsort(idx, kind="stable")
+        rows = np.empty((len(idx), *self._images.shape[1:]), dtype=np.uint8)
+        rows[order] = self._images[idx[order]]
+        return torch.from_numpy(rows), self.labels[torch.from_numpy(idx)]
+
+
+def whole_batch(batch):
+    return batch  # RowReader already returns the collated batch
 
 
 class LoaderBatches:
-    """Regular DataLoader path (folders of images, or MNIST through PIL transforms)."""
+    """A DataLoader over this rank's slices of the stream, moved to the device on arrival."""
 
-    def __init__(self, dataset, stream, batch_size, rank, world, device, num_workers, position=0):
+    def __init__(self, dataset, stream, batch_size, rank, world, device, num_workers, position=0,
+                 image_size: int | None = None, collate_fn=None):
         self.sampler = StreamBatchSampler(stream, batch_size, rank, world, position)
+        pin = device.type == "cuda"
         self.loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=self.sampler, num_workers=num_workers,
-            pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
-        self.device, self._iter = device, None
+            dataset, batch_sampler=self.sampler, num_workers=num_workers, pin_memory=pin,
+            persistent_workers=num_workers > 0, collate_fn=collate_fn,
+            prefetch_factor=4 if num_workers > 0 else None)
+        self.device, self.image_size, self._iter = device, image_size, None
 
     def __iter__(self):
         return self
@@ -65,7 +89,21 @@ class LoaderBatches:
         if self._iter is None:
             self._iter = iter(self.loader)
         x, y = next(self._iter)
-        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        return (x, y) if self.image_size is None else (to_model_pixels(x, self.image_size), y)
+
+
+class MemmapBatches(LoaderBatches):
+    """The memory-mapped path: uint8 rows prefetched by workers, converted to [-1, 1] on the device."""
+
+    def __init__(self, directory, labels, stream, batch_size, rank, world, image_size, device, num_workers,
+                 position=0):
+        super().__init__(RowReader(directory, labels), stream, batch_size, rank, world, device, num_workers,
+                         position, image_size=image_size, collate_fn=whole_batch)
+
+
+def fits_on_device(dataset: PreparedDataset, data: DataConfig) -> bool:
+    return dataset.info.image_bytes <= data.device_budget_mb * (1 << 20)
 
 
 def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank: int, world: int,
@@ -76,17 +114,20 @@ def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank:
     only rank 0 clusters: k-means in float32 can flip a borderline image between clusters on another
     CPU or thread count, and eight ranks clustering at once on one node's CPUs would each be slow.
     """
-    if data.name == "mnist" and data.loader == "tensor":
-        if model.conditioning == "clusters":
-            root = str(resolve_root(data.root))
-            compute = agree is None or rank == 0
-            images, labels = clustered_mnist(root, data.download, model.num_classes, seed, compute)
-            labels = agree(labels) if agree is not None else labels
-        else:
-            images, labels = load_mnist(data.root, train=True, download=data.download)
-        stream = IndexStream(len(images), seed)
-        return TensorBatches(images, labels, stream, batch_size, rank, world, model.image_size,
-                             device, position)
-    dataset = torchvision_mnist(data, model) if data.name == "mnist" else _folder_dataset(data, model)
-    stream = IndexStream(len(dataset), seed)
-    return LoaderBatches(dataset, stream, batch_size, rank, world, device, data.num_workers, position)
+    from ganscale.data.resolve import dataset_labels, training_dataset
+
+    if data.loader == "dataloader":
+        from ganscale.data.mnist import torchvision_mnist
+
+        dataset = torchvision_mnist(data, model)
+        stream = IndexStream(len(dataset), seed)
+        return LoaderBatches(dataset, stream, batch_size, rank, world, device, data.num_workers, position)
+    prepared = PreparedDataset(training_dataset(data, model))
+    labels = dataset_labels(prepared, model, seed, rank, agree)
+    stream = IndexStream(len(prepared), seed)
+    if data.loader == "tensor" or (data.loader == "auto" and fits_on_device(prepared, data)):
+        images = torch.from_numpy(np.array(prepared.images))  # one read into memory, then to the device
+        return TensorBatches(images, labels, stream, batch_size, rank, world, model.image_size, device,
+                             position)
+    return MemmapBatches(prepared.directory, labels, stream, batch_size, rank, world, model.image_size,
+                         device, data.num_workers, position)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
-import torch
-
-from ganscale.clusters import cluster_labels
 from ganscale.config import DataConfig, ModelConfig
 from ganscale.errors import UserError
 
@@ -48,17 +44,3 @@ def torchvision_mnist(cfg: DataConfig, model: ModelConfig):
     steps = [transforms.Resize(model.image_size)] if model.image_size != 28 else []
     steps += [transforms.ToTensor(), transforms.Normalize([0.5], [0.5])]
     return datasets.MNIST(str(resolve_root(cfg.root)), train=True, transform=transforms.Compose(steps))
-
-
-@functools.lru_cache(maxsize=1)
-def clustered_mnist(root: str, download: bool, clusters: int, seed: int, compute: bool = True):
-    """MNIST train images with k-means cluster ids as labels (model.conditioning=clusters).
-
-    Cached: the trainer rebuilds its batch stream on resume and after each rollback, and clustering
-    the 60k images takes about 10 s. The tensors are only read (gathered), never changed.
-    With `compute=False` the labels are a placeholder that the caller overwrites with rank 0's.
-    """
-    images, _ = load_mnist(root, train=True, download=download)
-    if not compute:
-        return images, torch.zeros(len(images), dtype=torch.long)
-    return images, cluster_labels(images, clusters, seed)
