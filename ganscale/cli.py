@@ -16,6 +16,8 @@ from ganscale import commands
 from ganscale.errors import DivergenceError, UserError
 
 EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_PREEMPTED = 2, 3, 75
+TRUST_HELP = ("build a user architecture (model.arch=package.module:factory) that the file names: "
+              "this imports and runs that code, so only for files you trust")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -45,12 +47,14 @@ def _sample_parser(sub) -> None:
     p.add_argument("--digit", type=int, help="conditional models: the class to draw")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--trust-arch", action="store_true", help=TRUST_HELP)
 
 
 def _export_parser(sub) -> None:
     p = sub.add_parser("export", help="write G_ema alone as one .safetensors file")
     p.add_argument("--checkpoint", required=True, help="checkpoint dir or run dir")
     p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument("--trust-arch", action="store_true", help=TRUST_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +83,7 @@ def cmd_sample(args) -> int:
     from ganscale.generate import sample_to_file
 
     path = sample_to_file(args.checkpoint, args.out, num=args.num, digit=args.digit, seed=args.seed,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, trust_arch=args.trust_arch)
     print(f"wrote {args.num} samples to {path}")
     return 0
 
@@ -92,7 +96,7 @@ def cmd_export(args) -> int:
     if out.suffix != ".safetensors":
         raise UserError(f"--out {out}: the export is a .safetensors file; use a name ending in .safetensors")
     config, weights = load_generator_weights(args.checkpoint)
-    build_generator(config, weights)  # refuse to export weights that do not load
+    build_generator(config, weights, trust_arch=args.trust_arch)  # refuse to export weights that do not load
     try:
         export_generator(config, weights, out)
     except OSError as err:

@@ -33,10 +33,10 @@ def _check_request(out: Path, num: int, digit, model, batch_size: int) -> None:
 
 
 def sample_to_file(checkpoint: str, out: str, *, num: int, digit=None, seed: int = 0,
-                   batch_size: int = 500) -> Path:
+                   batch_size: int = 500, trust_arch: bool = False) -> Path:
     out_path = Path(out)
     config, weights = load_generator_weights(checkpoint)
-    generator, model_cfg = build_generator(config, weights)
+    generator, model_cfg = build_generator(config, weights, trust_arch=trust_arch)
     _check_request(out_path, num, digit, model_cfg, batch_size)
     generator.to("cuda" if torch.cuda.is_available() else "cpu")
     z, labels = draw_noise(model_cfg, num, seed, digit)

@@ -144,8 +144,19 @@ def test_unknown_arch():
         build_models(ModelConfig(arch="resnet"))
 
 
-def test_archs_match_config_choices():
-    assert set(ARCHS) == set(_choices("arch"))
+def test_config_accepts_exactly_the_registered_archs():
+    """model.arch has no hard-coded list: the registry's names are what validation accepts."""
+    from ganscale.models.registry import SUPPORT
+
+    for arch in ARCHS:
+        size = SUPPORT[arch].resolutions[0]
+        classes = 10 if SUPPORT[arch].conditional else 0
+        cfg = load_config("mnist-dcgan-plain", overrides=[f"model.arch={arch}", f"model.image_size={size}",
+                                                          f"model.num_classes={classes}"])
+        assert cfg.model.arch == arch
+    with pytest.raises(UserError) as err:
+        load_config("mnist-dcgan-plain", overrides=["model.arch=resnet"])
+    assert f"choose one of: {', '.join(sorted(ARCHS, key=list(SUPPORT).index))}" in str(err.value)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
@@ -192,7 +203,7 @@ def test_minibatch_std_in_d(preset):
 
 def test_latent_codes_are_part_of_z():
     """The code is argmax of z's first K entries: uniform, and G's output switches with it."""
-    from ganscale.models.dcgan import latent_code
+    from ganscale.models.contract import latent_code, split_d_output
 
     cfg = load_config("mnist-dcgan-plain", overrides=["model.latent_codes=10"])
     generator, discriminator = build_models(cfg.model)
@@ -206,9 +217,9 @@ def test_latent_codes_are_part_of_z():
     z[0, 3], z[1, 7] = 5.0, 5.0  # the same noise but for the code: 3 and 7
     with torch.no_grad():
         images = generator(z)
-        logits = discriminator(images)
+        logits, aux = split_d_output(discriminator(images))
         wired = generator.net(torch.cat([z, torch.eye(10)[[3, 7]], ], dim=1))
     assert torch.equal(images, wired)  # G sees z and one_hot(code)
-    assert logits.shape == (2,) and discriminator.code_logits.shape == (2, 10)
+    assert logits.shape == (2,) and aux["codes"].shape == (2, 10)
     assert load_config("mnist-dcgan-plain").model.latent_codes == 0 and build_models(
         load_config("mnist-dcgan-plain").model)[1].q_head is None

@@ -6,6 +6,7 @@ import json
 
 from ganscale.errors import UserError
 
+TRUST_HELP = "build a user architecture the file names (imports and runs its code: only for files you trust)"
 NAME = "evaluate"
 
 
@@ -17,6 +18,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--data-root", default="", help="MNIST root for the test-set reference "
                    "(default $GANSCALE_DATA)")
+    p.add_argument("--trust-arch", action="store_true", help=TRUST_HELP)
 
 
 def run(args) -> int:
@@ -29,7 +31,7 @@ def run(args) -> int:
     import torch
     from accelerate import Accelerator
 
-    generator, model = build_generator(*load_generator_weights(args.checkpoint))
+    generator, model = build_generator(*load_generator_weights(args.checkpoint), trust_arch=args.trust_arch)
     # Under `accelerate launch` every process generates its share of the samples.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     generator.to(accelerator.device)

@@ -12,6 +12,7 @@ import torch
 
 from ganscale.errors import UserError
 
+TRUST_HELP = "build a user architecture the file names (imports and runs its code: only for files you trust)"
 NAME = "interpolate"
 
 
@@ -23,6 +24,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--rows", type=int, default=4, help="independent interpolations")
     p.add_argument("--digit", type=int, help="conditional models: keep this class (default: row r draws r)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trust-arch", action="store_true", help=TRUST_HELP)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -43,7 +45,7 @@ def run(args) -> int:
         raise UserError(f"--out {out}: unsupported extension {out.suffix!r}; use .png or .gif")
     if args.steps < 2 or args.rows < 1:
         raise UserError(f"--steps {args.steps} / --rows {args.rows}: need steps >= 2 and rows >= 1")
-    generator, model = build_generator(*load_generator_weights(args.checkpoint))
+    generator, model = build_generator(*load_generator_weights(args.checkpoint), trust_arch=args.trust_arch)
     if args.digit is not None and not 0 <= args.digit < max(model.num_classes, 1):
         raise UserError(f"--digit {args.digit}: this model has {model.num_classes} classes")
     gen = torch.Generator().manual_seed(args.seed)
