@@ -48,8 +48,8 @@ def load_factory(arch: str):
     if factory is None:
         raise UserError(f"model.arch={arch}: module {module_name} has no attribute {attr!r}")
     if not callable(factory):
-        raise UserError(f"model.arch={arch}: {module_name}.{attr} is a {type(factory).__name__}, "
-                        "not a callable factory")
+        raise UserError(f"model.arch={arch}: {module_name}.{attr} is not callable "
+                        f"({type(factory).__name__}); name the factory function")
     return factory
 
 
