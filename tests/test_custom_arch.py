@@ -189,6 +189,7 @@ BAD_FACTORIES = {
                            "not a (G, D) pair of torch.nn.Module",
     "odd_gan:bad_declaration": "model.arch=odd_gan:bad_declaration: resolutions='28' should be an int or a "
                                "tuple of ints",
+    "odd_gan:bad_range": "model.arch=odd_gan:bad_range: pixel_range=1 is not a (low, high) pair",
 }
 
 
@@ -207,6 +208,10 @@ def test_bad_factories_are_one_line_errors(user_modules, arch):
         def bad_declaration(cfg):
             g = nn.Linear(1, 1)
             g.resolutions = "28"
+            return g, nn.Linear(1, 1)
+        def bad_range(cfg):
+            g = nn.Linear(1, 1)
+            g.pixel_range = 1
             return g, nn.Linear(1, 1)
     """)
     with pytest.raises(UserError) as err:

@@ -74,7 +74,8 @@ class DCGANDiscriminator(GanModule):
         self.head = sn(nn.Linear(self.feat_dim, 1), cfg.d_norm)
         self.q_head = nn.Linear(self.feat_dim, cfg.latent_codes) if cfg.latent_codes else None
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         features = self.body(x)
         if self.q_head is None:
             return self.head(features).flatten()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ganscale.errors import UserError
+from ganscale.models.contract import check_pixel_range
 
 # model.* settings that only some architectures implement, and how errors name them.
 OPTIONS = {"d_mbstd": "minibatch stddev", "latent_codes": "latent codes"}
@@ -57,7 +58,7 @@ def declared_support(generator: nn.Module, discriminator: nn.Module, arch: str) 
     pixel_range = attr("pixel_range")
     return Support(resolutions=_ints(attr("resolutions"), "resolutions", arch),
                    channels=_ints(attr("channels"), "channels", arch),
-                   pixel_range=(-1.0, 1.0) if pixel_range is None else tuple(pixel_range))
+                   pixel_range=(-1.0, 1.0) if pixel_range is None else check_pixel_range(pixel_range, arch))
 
 
 def _having(table: Mapping[str, Support], option: str) -> str:
