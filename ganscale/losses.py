@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ganscale.models.contract import split_d_output
+
 LOSS_KINDS = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp")
 
 
@@ -75,10 +77,12 @@ def gradient_penalty(discriminator: Callable, real: torch.Tensor, fake: torch.Te
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x D(x_hat)||_2 - 1)^2] on real/fake mixes.
 
     `alpha` is drawn by the caller (one value per sample, shape [B, 1, 1, 1]) so that the penalty
-    is reproducible from the trainer's step seed.
+    is reproducible from the trainer's step seed. `discriminator` may return any output the model
+    contract allows; the penalty is on its logits alone.
     """
     mixed = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
-    grad = _input_gradient(discriminator(mixed, labels), mixed, grad_scale)
+    logits, _ = split_d_output(discriminator(mixed, labels))
+    grad = _input_gradient(logits, mixed, grad_scale)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 

@@ -33,8 +33,7 @@ from ganscale.hooks import RunHooks
 from ganscale.hot_path import HotPath, retain_cpu_memory
 from ganscale.losses import d_loss, g_loss, gradient_penalty, info_loss, mode_seeking_penalty, r1_penalty
 from ganscale.lr_schedule import lr_factor
-from ganscale.models import build_models, plain_activations
-from ganscale.models.dcgan import latent_code
+from ganscale.models import build_models, latent_code, plain_activations, require_output, split_d_output
 from ganscale.noise import UpdateNoise
 from ganscale.precision import Scaler, autocast, check_supported, effective_precision
 from ganscale.state import restore_rng, rng_state
@@ -101,12 +100,13 @@ class Trainer:
         return self.noise.draw(position, salt)
 
     # ----------------------------------------------------------------- phases
-    def _info_loss(self, z):
-        """InfoGAN's term on the last D forward (a fake batch), or 0 without latent codes."""
+    def _info_loss(self, aux: dict, z):
+        """InfoGAN's term on the code logits D returned for the fakes of z, or 0 without latent codes."""
         codes = self.cfg.model.latent_codes
         if not codes:
             return 0.0
-        return self.cfg.loss.info_weight * info_loss(self.D_plain.code_logits, latent_code(z, codes))
+        code_logits = require_output(aux, "codes", f"model.latent_codes={codes}")
+        return self.cfg.loss.info_weight * info_loss(code_logits, latent_code(z, codes))
 
     def _d_loss(self, real, labels, fake, fake_labels, alpha, z):
         loss_cfg = self.cfg.loss
@@ -114,9 +114,9 @@ class Trainer:
         if use_r1:
             real = real.detach().requires_grad_(True)
         with autocast(self.precision, self.device):
-            real_logits = self.D(real, labels)
-            fake_logits = self.D(fake, fake_labels)
-            loss = d_loss(loss_cfg.kind, real_logits, fake_logits) + self._info_loss(z)
+            real_logits, _ = split_d_output(self.D(real, labels))
+            fake_logits, fake_aux = split_d_output(self.D(fake, fake_labels))
+            loss = d_loss(loss_cfg.kind, real_logits, fake_logits) + self._info_loss(fake_aux, z)
             if loss_cfg.kind == "wgan-gp":
                 gp = gradient_penalty(self.D, real, fake, alpha, labels, self._grad_scale(self.scaler_D))
                 loss = loss + loss_cfg.gp_weight * gp
@@ -165,8 +165,9 @@ class Trainer:
                         with autocast(self.precision, self.device):
                             fake = self.G(z, fake_labels)
                     with autocast(self.precision, self.device):
-                        loss = g_loss(self.cfg.loss.kind, self.D_plain(fake, fake_labels))
-                        loss = loss + self._info_loss(z)
+                        logits, aux = split_d_output(self.D_plain(fake, fake_labels))
+                        loss = g_loss(self.cfg.loss.kind, logits)
+                        loss = loss + self._info_loss(aux, z)
                     if self.cfg.loss.mode_seeking:
                         loss = loss + self.cfg.loss.mode_seeking * mode_seeking_penalty(fake, z)
                     self.stats.add_g(loss)

@@ -16,6 +16,13 @@ def test_mlp_preset_is_the_classic_recipe():
     assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.optim.beta1) == (2e-4, 2e-4, 0.5)
 
 
+def test_keras_preset_is_the_tutorial_recipe():
+    cfg = load_config("mnist-dcgan-keras")
+    assert (cfg.model.arch, cfg.model.image_size, cfg.model.channels, cfg.loss.kind) == (
+        "keras-dcgan", 28, 1, "nonsaturating")
+    assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.optim.beta1, cfg.optim.beta2) == (2e-4, 2e-4, 0.5, 0.999)
+
+
 def test_overrides_are_typed():
     cfg = load_config("mnist-dcgan", overrides=["train.batch_size=128", "optim.lr_d=1e-3", "train.max_kimg=2",
                                                 "loss.kind=hinge", "model.sync_bn=false"])
@@ -59,6 +66,11 @@ def test_round_trip_through_dict():
     (["batch_size"], "bad override 'batch_size'"),
     (["model.arch=cgan"], "arch cgan needs >= 2 classes"),
     (["model.image_size=64"], "arch dcgan needs 28"),
+    (["model.arch=dcgan64"], "model.image_size=28: arch dcgan64 needs 64"),
+    (["model.arch=resnet"], "model.arch='resnet' is not allowed; choose one of: dcgan, cgan, dcgan64"),
+    (["model.arch=keras-dcgan", "model.channels=3"], "model.channels=3: arch keras-dcgan needs 1"),
+    (["model.num_classes=10"], "model.num_classes=10: arch dcgan is unconditional (use 0); conditional:"),
+    (["model.arch=my gan:build"], "model.arch='my gan:build' is not a user architecture name"),
     (["model.arch=mlp", "model.d_mbstd=4"], "model.d_mbstd=4: minibatch stddev is built into arch dcgan"),
     (["model.latent_codes=1"], "model.latent_codes=1: needs arch dcgan and 2 <= codes <= z_dim"),
     (["model.arch=mlp", "model.latent_codes=10"], "arch is mlp"),

@@ -13,7 +13,7 @@ from ganscale.errors import UserError
 from ganscale.models import ARCHS, build_models
 
 B = 4
-PRESETS = ["mnist-mlp", "mnist-dcgan-plain", "mnist-dcgan64", "mnist-cgan"]
+PRESETS = ["mnist-mlp", "mnist-dcgan-plain", "mnist-dcgan64", "mnist-cgan", "mnist-dcgan-keras"]
 
 
 def _choices(name: str) -> tuple[str, ...]:
@@ -144,8 +144,19 @@ def test_unknown_arch():
         build_models(ModelConfig(arch="resnet"))
 
 
-def test_archs_match_config_choices():
-    assert set(ARCHS) == set(_choices("arch"))
+def test_config_accepts_exactly_the_registered_archs():
+    """model.arch has no hard-coded list: the registry's names are what validation accepts."""
+    from ganscale.models.registry import SUPPORT
+
+    for arch in ARCHS:
+        size = SUPPORT[arch].resolutions[0]
+        classes = 10 if SUPPORT[arch].conditional else 0
+        cfg = load_config("mnist-dcgan-plain", overrides=[f"model.arch={arch}", f"model.image_size={size}",
+                                                          f"model.num_classes={classes}"])
+        assert cfg.model.arch == arch
+    with pytest.raises(UserError) as err:
+        load_config("mnist-dcgan-plain", overrides=["model.arch=resnet"])
+    assert f"choose one of: {', '.join(sorted(ARCHS, key=list(SUPPORT).index))}" in str(err.value)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
@@ -192,7 +203,7 @@ def test_minibatch_std_in_d(preset):
 
 def test_latent_codes_are_part_of_z():
     """The code is argmax of z's first K entries: uniform, and G's output switches with it."""
-    from ganscale.models.dcgan import latent_code
+    from ganscale.models.contract import latent_code, split_d_output
 
     cfg = load_config("mnist-dcgan-plain", overrides=["model.latent_codes=10"])
     generator, discriminator = build_models(cfg.model)
@@ -206,9 +217,63 @@ def test_latent_codes_are_part_of_z():
     z[0, 3], z[1, 7] = 5.0, 5.0  # the same noise but for the code: 3 and 7
     with torch.no_grad():
         images = generator(z)
-        logits = discriminator(images)
+        logits, aux = split_d_output(discriminator(images))
         wired = generator.net(torch.cat([z, torch.eye(10)[[3, 7]], ], dim=1))
     assert torch.equal(images, wired)  # G sees z and one_hot(code)
-    assert logits.shape == (2,) and discriminator.code_logits.shape == (2, 10)
+    assert logits.shape == (2,) and aux["codes"].shape == (2, 10)
     assert load_config("mnist-dcgan-plain").model.latent_codes == 0 and build_models(
         load_config("mnist-dcgan-plain").model)[1].q_head is None
+
+
+# --------------------------------------------------------------------------- the contract
+def test_split_d_output_reads_every_allowed_form():
+    from ganscale.models import split_d_output
+
+    logits, codes = torch.randn(B), torch.randn(B, 10)
+    assert split_d_output(logits) == (logits, {})
+    out, aux = split_d_output((logits, {"codes": codes}))
+    assert out is logits and aux["codes"] is codes
+    column, _ = split_d_output(logits.view(B, 1))  # a Dense(1) head
+    assert torch.equal(column, logits) and column.shape == (B,)
+    for bad, said in (((logits, codes), "a tuple of 2 (Tensor, Tensor)"), ([logits], "a list of 1 (Tensor)"),
+                      (torch.randn(B, 2), "logits of shape (4, 2)")):
+        with pytest.raises(UserError, match=None) as err:
+            split_d_output(bad)
+        assert said in str(err.value) and "\n" not in str(err.value)
+
+
+def test_keras_dcgan_pixels_are_mapped_into_the_trainer_range():
+    """keras-dcgan declares pixels in [0, 1] (a sigmoid): outside the model G's images are in [-1, 1]
+    and D sees them back in [0, 1], with no special case anywhere but the declaration."""
+    cfg = load_config("mnist-dcgan-keras").model
+    torch.manual_seed(0)
+    g, d = build_models(cfg)
+    g.eval()
+    d.eval()
+    z = torch.randn(64, cfg.z_dim)
+    with torch.no_grad():
+        own = g.net(z)  # the model's own output, before the mapping
+        images = g(z)
+        assert own.min() >= 0 and own.max() <= 1 and own.std() > 0
+        assert torch.equal(images, own * 2.0 - 1.0)
+        assert images.min() >= -1 and images.max() <= 1
+        assert torch.equal(d(images), d.net((images + 1.0) * 0.5).flatten())
+    assert (cfg.image_size, cfg.channels) == (28, 1)
+    with pytest.raises(UserError, match="model.channels=3: arch keras-dcgan needs 1"):
+        load_config("mnist-dcgan-keras", overrides=["model.channels=3"])
+
+
+def test_keras_dcgan_layers_follow_the_tutorial():
+    g, d = build_models(load_config("mnist-dcgan-keras").model)
+    sizes = []
+    x = torch.randn(2, 100)
+    for layer in g.net:
+        x = layer(x)
+        if x.dim() == 4:
+            sizes.append(x.shape[-1])
+    assert sizes == [6, 14, 14, 30, 30, 28, 28]
+    convs = [(m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in d.modules()
+             if isinstance(m, nn.Conv2d)]
+    assert convs == [(1, 64, (3, 3), (2, 2)), (64, 64, (3, 3), (2, 2))]
+    assert [m.p for m in d.modules() if isinstance(m, nn.Dropout)] == [0.4, 0.4]
+    assert [m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)] == [0.2, 0.2]

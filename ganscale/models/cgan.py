@@ -48,6 +48,6 @@ class ProjectionDiscriminator(GanModule):
         return self.head(phi).flatten() + proj
 
 
-@register("cgan")
+@register("cgan", resolutions=(28,), conditional=True, options=("d_mbstd",))
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     return CGANGenerator(cfg), ProjectionDiscriminator(cfg)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ganscale.models.common import GanModule, LeakyReLU, MinibatchStd, ReLU, norm2d, sn
+from ganscale.models.contract import latent_code
 from ganscale.models.registry import register
 
 BASE = 7  # 28 / 2 / 2
@@ -47,15 +48,6 @@ def discriminator_body(cfg) -> tuple[nn.Sequential, int]:
     return nn.Sequential(*layers, nn.Flatten()), channels * BASE * BASE
 
 
-def latent_code(z: torch.Tensor, codes: int) -> torch.Tensor:
-    """The categorical code hidden in z: argmax of its first `codes` entries (uniform, as they are iid).
-
-    Deriving it from z keeps z the only noise: samplers, evaluation, export and interpolation need
-    nothing new, and the code of every image is known wherever z is.
-    """
-    return z[:, :codes].argmax(dim=1)
-
-
 class DCGANGenerator(GanModule):
     """With `latent_codes` K, G also sees one_hot(latent_code(z)): a discrete switch between modes,
     so digits need not be joined by a continuous path of non-digits (InfoGAN, Chen et al. 2016)."""
@@ -73,23 +65,24 @@ class DCGANGenerator(GanModule):
 
 
 class DCGANDiscriminator(GanModule):
-    """With `latent_codes` K, a Q head reads the code back from D's features; its logits of the last
-    forward are left in `code_logits` for the trainer's information loss (D's output stays [B])."""
+    """With `latent_codes` K, a Q head reads the code back from D's features and D returns
+    (logits, {"codes": code logits [B, K]}) for the trainer's information loss."""
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
         self.body, self.feat_dim = discriminator_body(cfg)
         self.head = sn(nn.Linear(self.feat_dim, 1), cfg.d_norm)
         self.q_head = nn.Linear(self.feat_dim, cfg.latent_codes) if cfg.latent_codes else None
-        self.code_logits: torch.Tensor | None = None
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         features = self.body(x)
-        if self.q_head is not None:
-            self.code_logits = self.q_head(features)
-        return self.head(features).flatten()
+        if self.q_head is None:
+            return self.head(features).flatten()
+        codes = self.q_head(features)
+        return self.head(features).flatten(), {"codes": codes}
 
 
-@register("dcgan")
+@register("dcgan", resolutions=(28,), options=("d_mbstd", "latent_codes"))
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     return DCGANGenerator(cfg), DCGANDiscriminator(cfg)

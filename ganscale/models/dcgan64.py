@@ -58,6 +58,6 @@ class DCGAN64Discriminator(GanModule):
         return self.main(x).flatten()
 
 
-@register("dcgan64")
+@register("dcgan64", resolutions=(64,))
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     return DCGAN64Generator(cfg), DCGAN64Discriminator(cfg)

@@ -1,4 +1,9 @@
-"""Rebuilding a trained generator from what a checkpoint or export saved: its config and weights."""
+"""Rebuilding a trained generator from what a checkpoint or export saved: its config and weights.
+
+A saved config comes from a file that may be someone else's, so it must not make ganscale import
+and run code it names: a user architecture (`package.module:factory`) is built only with the
+caller's explicit consent, as `trust_remote_code` works in the Hugging Face libraries.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,12 @@ def build_generator(config: dict, weights: dict[str, torch.Tensor], *,
     """
     from ganscale.config import config_from_dict
     from ganscale.models.registry import build_models
+    from ganscale.models.user_arch import is_user_arch
 
-    model_cfg = config_from_dict(config).model
+    model_cfg = config_from_dict(config).model  # checks the arch's name only: imports nothing
+    if is_user_arch(model_cfg.arch) and not trust_arch:
+        raise UserError(f"this file names a user architecture, model.arch={model_cfg.arch}, whose code "
+                        "ganscale would import and run; pass --trust-arch if you trust the file")
     generator, _ = build_models(model_cfg)
     try:
         generator.load_state_dict(weights)

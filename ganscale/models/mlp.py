@@ -56,6 +56,6 @@ class MLPDiscriminator(GanModule):
         return self.net(x.flatten(1)).flatten()
 
 
-@register("mlp")
+@register("mlp", resolutions=(28,))
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     return MLPGenerator(cfg), MLPDiscriminator(cfg)

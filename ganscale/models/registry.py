@@ -1,4 +1,8 @@
-"""Name -> builder table, kept apart from `__init__` so architecture modules can import it freely."""
+"""Name -> builder table, kept apart from `__init__` so architecture modules can import it freely.
+
+`build_models` is the one way to get a (G, D) pair: a built-in name from this table, or a user's
+`package.module:factory` (see `user_arch.py`). `check_model` is what config validation asks.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,67 @@ from torch import nn
 
 from ganscale.errors import UserError
 from ganscale.models.common import init_weights
+from ganscale.models.contract import adapt_pixel_range
+from ganscale.models.support import Support, check_support, conditional_archs
+from ganscale.models.user_arch import build_user_models, check_spec, is_user_arch
 
 Builder = Callable[..., tuple[nn.Module, nn.Module]]
+Init = Callable[[nn.Module], None]
 BUILDERS: dict[str, Builder] = {}
+SUPPORT: dict[str, Support] = {}
+INITS: dict[str, Init] = {}
 
 
-def register(arch: str) -> Callable[[Builder], Builder]:
-    """Decorate `build(cfg) -> (G, D)`; a duplicate name is a programming error, caught at import."""
+def register(arch: str, *, resolutions: tuple[int, ...] | None = None,
+             channels: tuple[int, ...] | None = None, conditional: bool = False,
+             options: tuple[str, ...] = (), pixel_range: tuple[float, float] = (-1.0, 1.0),
+             init: Init = init_weights) -> Callable[[Builder], Builder]:
+    """Decorate `build(cfg) -> (G, D)` and declare what the arch supports (None: any value).
+
+    `init` is applied to every module of G and D after building. A duplicate name is a programming
+    error, caught at import.
+    """
 
     def deco(fn: Builder) -> Builder:
         if arch in BUILDERS:
             raise ValueError(f"arch {arch!r} registered twice")
         BUILDERS[arch] = fn
+        SUPPORT[arch] = Support(resolutions, channels, conditional, options, pixel_range)
+        INITS[arch] = init
         return fn
 
     return deco
 
 
+def _not_allowed(arch: str) -> UserError:
+    return UserError(f"model.arch={arch!r} is not allowed; choose one of: {', '.join(BUILDERS)}, "
+                     "or a user architecture package.module:factory")
+
+
+def check_model(cfg) -> None:
+    """Refuse a config its architecture cannot build; never imports a user architecture."""
+    m = cfg.model
+    if is_user_arch(m.arch):
+        check_spec(m.arch)
+        support = Support()
+    elif m.arch in SUPPORT:
+        support = SUPPORT[m.arch]
+    else:
+        raise _not_allowed(m.arch)
+    check_support(m.arch, support, m, SUPPORT)
+    if m.conditioning == "clusters" and (support.conditional is False or cfg.data.loader != "tensor"):
+        raise UserError(f"model.conditioning=clusters needs arch {conditional_archs(SUPPORT)} and "
+                        f"data.loader=tensor (got {m.arch}, {cfg.data.loader})")
+
+
 def build_models(cfg) -> tuple[nn.Module, nn.Module]:
     """One entry point so the trainer, sampler and exporter all get identically initialised nets."""
+    if is_user_arch(cfg.arch):
+        return build_user_models(cfg, SUPPORT)
     if cfg.arch not in BUILDERS:
-        raise UserError(f"model.arch={cfg.arch!r} is not allowed; choose one of: {', '.join(BUILDERS)}")
+        raise _not_allowed(cfg.arch)
     g, d = BUILDERS[cfg.arch](cfg)
-    g.apply(init_weights)
-    d.apply(init_weights)
+    g.apply(INITS[cfg.arch])
+    d.apply(INITS[cfg.arch])
+    adapt_pixel_range(g, d, SUPPORT[cfg.arch].pixel_range, cfg.arch)
     return g, d
