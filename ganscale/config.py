@@ -47,12 +47,18 @@ def _opt(default, *, choices=None, min=None, max=None, above=None, doc=""):
 
 @dataclass
 class DataConfig:
-    name: str = _opt("mnist", choices=("mnist", "folder"))
+    name: str = _opt("mnist", choices=("mnist", "prepared"),
+                     doc="mnist: prepared on first use; prepared: data.path (setting data.path implies it)")
     root: str = _opt("", doc="MNIST root; empty means $GANSCALE_DATA, else ./data")
-    path: str = _opt("", doc="image folder for name=folder")
+    path: str = _opt("", doc="a prepared dataset directory (`ganscale prepare SOURCE --out DIR`)")
     download: bool = _opt(True)
-    loader: str = _opt("tensor", choices=("tensor", "dataloader"))
-    num_workers: int = _opt(2, min=0)
+    loader: str = _opt("auto", choices=("auto", "tensor", "mmap", "dataloader"),
+                       doc="auto: tensor when the images fit device_budget_mb, else mmap; dataloader: MNIST "
+                           "through torchvision's PIL transforms (the textbook path)")
+    device_budget_mb: float = _opt(4096.0, min=0.0, doc="largest dataset kept whole on the training device")
+    num_workers: int = _opt(2, min=0, doc="processes that prefetch batches for loader=mmap/dataloader")
+    cache: str = _opt("", doc="where MNIST is prepared on first use; empty: $GANSCALE_CACHE, else "
+                              "~/.cache/ganscale")
 
 
 @dataclass
@@ -213,7 +219,9 @@ def _set(cfg: Config, key: str, value: Any) -> None:
     setattr(getattr(cfg, section), name, _coerce(key, value, hints[name]))
 
 
-def _merge(cfg: Config, tree: dict, origin: str) -> None:
+def _merge(cfg: Config, tree: dict, origin: str) -> list[str]:
+    """Set every `section.key` of `tree`; returns the keys it set."""
+    keys = []
     for section, values in tree.items():
         if section == "preset":
             continue
@@ -222,6 +230,8 @@ def _merge(cfg: Config, tree: dict, origin: str) -> None:
             raise UserError(f"{origin}: section {section!r} must be a mapping")
         for name, value in values.items():
             _set(cfg, f"{section}.{name}", value)
+            keys.append(f"{section}.{name}")
+    return keys
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -237,67 +247,35 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 def load_config(preset: str = "mnist-dcgan", config_file: str | None = None,
                 overrides: list[str] | tuple = ()) -> Config:
-    """Preset, then the user's YAML file, then `key=value` overrides; the result is validated."""
+    """Preset, then the user's YAML file, then `key=value` overrides; fitted to the dataset's image
+    shape (what the user set, not the preset, must agree with it) and validated."""
+    from ganscale.validation import fit_to_dataset, validate
+
     if preset not in preset_names():
         raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(preset_names())}")
     cfg = Config(preset=preset)
     text = resources.files("ganscale.presets").joinpath(f"{preset}.yaml").read_text()
     _merge(cfg, _read_yaml(text, f"preset {preset}"), f"preset {preset}")
+    user_keys: list[str] = []
     if config_file:
         path = Path(config_file)
         if not path.is_file():
             raise UserError(f"--config {config_file}: file not found")
-        _merge(cfg, _read_yaml(path.read_text(), str(path)), str(path))
+        user_keys += _merge(cfg, _read_yaml(path.read_text(), str(path)), str(path))
     for item in overrides:
         key, value = parse_override(item)
         _set(cfg, key, value)
+        user_keys.append(key)
+    fit_to_dataset(cfg, set(user_keys))
     validate(cfg)
     return cfg
 
 
 def config_from_dict(tree: dict) -> Config:
     """Rebuild a Config saved by `to_dict` (checkpoints, exported generators)."""
+    from ganscale.validation import validate
+
     cfg = Config(preset=str(tree.get("preset", "custom")))
     _merge(cfg, tree, "saved config")
     validate(cfg)
     return cfg
-
-
-def _check_field(key: str, value: Any, meta: dict) -> None:
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        allowed = ", ".join(str(c) for c in meta["choices"])
-        raise UserError(f"{key}={value!r} is not allowed; choose one of: {allowed}")
-    if meta.get("min") is not None and value < meta["min"]:
-        raise UserError(f"{key}={value!r} is out of range; must be >= {meta['min']}")
-    if meta.get("max") is not None and value > meta["max"]:
-        raise UserError(f"{key}={value!r} is out of range; must be <= {meta['max']}")
-    if meta.get("above") is not None and value <= meta["above"]:
-        raise UserError(f"{key}={value!r} is out of range; must be > {meta['above']}")
-
-
-def validate(cfg: Config) -> None:
-    for section in SECTIONS:
-        obj = getattr(cfg, section)
-        for f in dataclasses.fields(obj):
-            _check_field(f"{section}.{f.name}", getattr(obj, f.name), f.metadata)
-    m = cfg.model
-    if cfg.data.name == "folder" and not cfg.data.path:
-        raise UserError("data.path is empty: data.name=folder needs data.path=DIR")
-    if cfg.data.name == "folder" and cfg.data.loader != "dataloader":
-        raise UserError("data.loader=tensor works for MNIST only; use data.loader=dataloader with folder")
-    if cfg.loss.mode_seeking and cfg.train.batch_size % 2:
-        raise UserError(f"train.batch_size={cfg.train.batch_size}: loss.mode_seeking pairs images, "
-                        "so the batch size must be even")
-    if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
-        raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
-    scoring = "eval.every" if cfg.eval.every else "eval.at_end=true" if cfg.eval.at_end else ""
-    if scoring and cfg.data.name != "mnist":  # refused now, not after the training it would end
-        raise UserError(f"{scoring}: the MNIST evaluator scores data.name=mnist only, not "
-                        f"data.name={cfg.data.name}; use eval.every=0 eval.at_end=false")
-    if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:
-        raise UserError("train.grad_accum>1 with fp16 is not supported; use bf16 or grad_accum=1")
-    # Last and imported here: every other mistake is reported before torch loads. The arch declares
-    # what it supports; a user arch is only checked by name here, never imported.
-    from ganscale.models import check_model
-
-    check_model(cfg)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ganscale.models.common import GanModule, require_labels, sn
-from ganscale.models.dcgan import discriminator_body, generator_net
+from ganscale.models.dcgan import RESOLUTIONS, discriminator_body, generator_net
 from ganscale.models.registry import register
 
 
@@ -48,6 +48,6 @@ class ProjectionDiscriminator(GanModule):
         return self.head(phi).flatten() + proj
 
 
-@register("cgan", resolutions=(28,), conditional=True, options=("d_mbstd",))
+@register("cgan", resolutions=RESOLUTIONS, conditional=True, options=("d_mbstd",))
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     return CGANGenerator(cfg), ProjectionDiscriminator(cfg)

@@ -1,4 +1,4 @@
-"""28x28 DCGAN for MNIST-sized data: two stride-2 stages (7->14->28) instead of DCGAN's four.
+"""DCGAN for MNIST-sized data (28 or 32 pixels): two stride-2 stages (7->14->28, 8->16->32) instead of four.
 
 The generator net and the discriminator body are exposed as functions so `cgan` reuses them unchanged.
 """
@@ -12,15 +12,19 @@ from ganscale.models.common import GanModule, LeakyReLU, MinibatchStd, ReLU, nor
 from ganscale.models.contract import latent_code
 from ganscale.models.registry import register
 
-BASE = 7  # 28 / 2 / 2
+RESOLUTIONS = (28, 32)  # two stride-2 stages from a base of size / 4: 7 -> 14 -> 28, or 8 -> 16 -> 32
+
+
+def base(cfg) -> int:
+    return cfg.image_size // 4
 
 
 def generator_net(cfg, in_dim: int) -> nn.Sequential:
     """Reshape before the first norm so every norm kind (incl. instance) sees a [2w, 7, 7] map."""
     w, kind = cfg.g_width, cfg.g_norm
     return nn.Sequential(
-        nn.Linear(in_dim, 2 * w * BASE * BASE),
-        nn.Unflatten(1, (2 * w, BASE, BASE)),
+        nn.Linear(in_dim, 2 * w * base(cfg) ** 2),
+        nn.Unflatten(1, (2 * w, base(cfg), base(cfg))),
         norm2d(kind, 2 * w),
         ReLU(),  # ganscale's ReLU/LeakyReLU: nn's, plus gradients in the right layout on CPU (common.py)
         nn.ConvTranspose2d(2 * w, w, 4, 2, 1),
@@ -45,7 +49,7 @@ def discriminator_body(cfg) -> tuple[nn.Sequential, int]:
     if cfg.d_mbstd:
         layers.append(MinibatchStd(cfg.d_mbstd))
         channels += 1
-    return nn.Sequential(*layers, nn.Flatten()), channels * BASE * BASE
+    return nn.Sequential(*layers, nn.Flatten()), channels * base(cfg) ** 2
 
 
 class DCGANGenerator(GanModule):
@@ -83,6 +87,6 @@ class DCGANDiscriminator(GanModule):
         return self.head(features).flatten(), {"codes": codes}
 
 
-@register("dcgan", resolutions=(28,), options=("d_mbstd", "latent_codes"))
+@register("dcgan", resolutions=RESOLUTIONS, options=("d_mbstd", "latent_codes"))
 def build(cfg) -> tuple[nn.Module, nn.Module]:
     return DCGANGenerator(cfg), DCGANDiscriminator(cfg)

@@ -60,9 +60,9 @@ def check_model(cfg) -> None:
     else:
         raise _not_allowed(m.arch)
     check_support(m.arch, support, m, SUPPORT)
-    if m.conditioning == "clusters" and (support.conditional is False or cfg.data.loader != "tensor"):
+    if m.conditioning == "clusters" and (support.conditional is False or cfg.data.loader == "dataloader"):
         raise UserError(f"model.conditioning=clusters needs arch {conditional_archs(SUPPORT)} and "
-                        f"data.loader=tensor (got {m.arch}, {cfg.data.loader})")
+                        f"a prepared dataset, not data.loader=dataloader (got {m.arch}, {cfg.data.loader})")
 
 
 def build_models(cfg) -> tuple[nn.Module, nn.Module]:
