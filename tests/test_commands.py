@@ -27,7 +27,7 @@ def subparsers() -> dict:
 
 def test_every_command_is_a_module_with_name_add_parser_and_run():
     assert commands.MODULES == ("train", "sample", "export", "evaluate", "interpolate", "animate", "bench",
-                                "submit")
+                                "submit", "prepare")
     for name in commands.MODULES:
         module = importlib.import_module(f"ganscale.commands.{name}")
         assert name == module.NAME and callable(module.add_parser) and callable(module.run)
