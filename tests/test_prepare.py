@@ -60,7 +60,8 @@ def test_class_folders_give_labels_and_the_pixels_equal_a_reference_resize(tmp_p
 def test_colour_channels_stay_apart_grey_replicates_and_rgb_to_grey_is_pil_l(tmp_path):
     arrays = fake.random_images(3, 8, 8)
     paths = fake.image_folder(tmp_path / "rgb", arrays)
-    rgb = opened(tmp_path / "o1") if prepare(str(tmp_path / "rgb"), tmp_path / "o1", progress=False) else None
+    prepare(str(tmp_path / "rgb"), tmp_path / "o1", progress=False)
+    rgb = opened(tmp_path / "o1")
     assert not np.array_equal(rgb.images[:, 0], rgb.images[:, 1])
     assert not np.array_equal(rgb.images[:, 1], rgb.images[:, 2])
     prepare(str(tmp_path / "rgb"), tmp_path / "o2", channels=1, progress=False)
