@@ -141,6 +141,17 @@ def test_stl10_from_its_binary_files(tmp_path):
     assert np.array_equal(dataset.images[2], expected)
 
 
+def test_celeba_split_from_its_partition_list(tmp_path):
+    folder = tmp_path / "celeba" / "img_align_celeba"
+    paths = fake.image_folder(folder, fake.random_images(3, 22, 18), ".jpg")
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text(
+        "".join(f"{p.name} {split}\n" for p, split in zip(paths, (0, 2, 0), strict=True)))
+    info = prepare("celeba:train", tmp_path / "out", root=str(tmp_path), resolution=8, progress=False)
+    dataset = opened(tmp_path / "out")
+    assert info.count == 2 and not info.labelled and info.source["options"]["split"] == "train"
+    assert np.array_equal(dataset.images[1], reference(paths[2], 8))
+
+
 @pytest.mark.parametrize("resolution", [28, 32])
 def test_stacked_mnist_stacks_three_seeded_digits_one_per_channel(tmp_path, mnist_root, resolution):
     from ganscale.data.mnist import load_mnist
