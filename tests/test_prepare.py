@@ -60,7 +60,8 @@ def test_class_folders_give_labels_and_the_pixels_equal_a_reference_resize(tmp_p
 def test_colour_channels_stay_apart_grey_replicates_and_rgb_to_grey_is_pil_l(tmp_path):
     arrays = fake.random_images(3, 8, 8)
     paths = fake.image_folder(tmp_path / "rgb", arrays)
-    rgb = opened(tmp_path / "o1") if prepare(str(tmp_path / "rgb"), tmp_path / "o1", progress=False) else None
+    prepare(str(tmp_path / "rgb"), tmp_path / "o1", progress=False)
+    rgb = opened(tmp_path / "o1")
     assert not np.array_equal(rgb.images[:, 0], rgb.images[:, 1])
     assert not np.array_equal(rgb.images[:, 1], rgb.images[:, 2])
     prepare(str(tmp_path / "rgb"), tmp_path / "o2", channels=1, progress=False)
@@ -138,6 +139,17 @@ def test_stl10_from_its_binary_files(tmp_path):
     assert list(dataset.labels) == list(labels) and info.label_names[9] == "class9"
     expected = np.asarray(Image.fromarray(images[2]).resize((32, 32), Image.LANCZOS)).transpose(2, 0, 1)
     assert np.array_equal(dataset.images[2], expected)
+
+
+def test_celeba_split_from_its_partition_list(tmp_path):
+    folder = tmp_path / "celeba" / "img_align_celeba"
+    paths = fake.image_folder(folder, fake.random_images(3, 22, 18), ".jpg")
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text(
+        "".join(f"{p.name} {split}\n" for p, split in zip(paths, (0, 2, 0), strict=True)))
+    info = prepare("celeba:train", tmp_path / "out", root=str(tmp_path), resolution=8, progress=False)
+    dataset = opened(tmp_path / "out")
+    assert info.count == 2 and not info.labelled and info.source["options"]["split"] == "train"
+    assert np.array_equal(dataset.images[1], reference(paths[2], 8))
 
 
 @pytest.mark.parametrize("resolution", [28, 32])
