@@ -79,3 +79,24 @@ def checkpoint_tensors(checkpoint_dir: Path) -> dict[str, dict[str, torch.Tensor
 def assert_ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n" \
                                    f"stderr:\n{result.stderr[-3000:]}"
+
+
+def write_prepared(out: Path, count: int = 96, channels: int = 3, resolution: int = 28, classes: int = 4,
+                   seed: int = 0):
+    """A small prepared dataset whose channels differ (R bright, G mid, B dark, plus noise); returns
+    (images uint8 [N, C, H, W], labels [N])."""
+    import numpy as np
+
+    from ganscale.data.prepared import PreparedWriter
+    from ganscale.files import atomic_path
+
+    gen = np.random.default_rng(seed)
+    images = gen.integers(0, 60, size=(count, channels, resolution, resolution), dtype=np.uint8)
+    images += (np.arange(channels, dtype=np.uint8)[::-1] * 90).reshape(1, channels, 1, 1)
+    labels = np.arange(count) % classes
+    with atomic_path(out, directory=True) as tmp:
+        writer = PreparedWriter(tmp, channels=channels, resolution=resolution, labelled=True)
+        writer.add(images[: count // 2], labels[: count // 2])
+        writer.add(images[count // 2:], labels[count // 2:])
+        writer.finish(source={"kind": "test"}, num_classes=classes)
+    return images, labels

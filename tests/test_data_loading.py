@@ -3,29 +3,13 @@ the dataset decides the model's shape, and colour survives from the array to D a
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from ganscale.config import load_config
 from ganscale.data import make_batches
-from ganscale.data.prepared import PreparedWriter
 from ganscale.errors import UserError
-from ganscale.files import atomic_path
-
-
-def write_dataset(out, count=96, channels=3, resolution=28, classes=4, seed=0):
-    """A small prepared dataset whose channels differ (R bright, G mid, B dark, plus noise)."""
-    gen = np.random.default_rng(seed)
-    images = gen.integers(0, 60, size=(count, channels, resolution, resolution), dtype=np.uint8)
-    images += (np.arange(channels, dtype=np.uint8)[::-1] * 90).reshape(1, channels, 1, 1)
-    labels = np.arange(count) % classes
-    with atomic_path(out, directory=True) as tmp:
-        writer = PreparedWriter(tmp, channels=channels, resolution=resolution, labelled=True)
-        writer.add(images[: count // 2], labels[: count // 2])
-        writer.add(images[count // 2:], labels[count // 2:])
-        writer.finish(source={"kind": "test"}, num_classes=classes)
-    return images, labels
+from tests.helpers import write_prepared
 
 
 def batches(cfg, *, batch_size=8, rank=0, world=1, position=0):
@@ -34,7 +18,7 @@ def batches(cfg, *, batch_size=8, rank=0, world=1, position=0):
 
 
 def test_device_and_memory_mapped_loaders_give_the_same_batches(tmp_path):
-    write_dataset(tmp_path / "d")
+    write_prepared(tmp_path / "d")
     path = f"data.path={tmp_path / 'd'}"
     device = load_config("mnist-dcgan-plain", overrides=[path, "data.loader=tensor"])
     mapped = load_config("mnist-dcgan-plain", overrides=[path, "data.device_budget_mb=0.001",
@@ -48,7 +32,7 @@ def test_device_and_memory_mapped_loaders_give_the_same_batches(tmp_path):
 
 
 def test_each_rank_reads_its_slice_of_the_global_batch(tmp_path):
-    write_dataset(tmp_path / "d")
+    write_prepared(tmp_path / "d")
     cfg = load_config("mnist-dcgan-plain", overrides=[f"data.path={tmp_path / 'd'}", "data.loader=mmap",
                                                       "data.num_workers=0"])
     whole = batches(cfg, batch_size=16)
@@ -61,7 +45,7 @@ def test_each_rank_reads_its_slice_of_the_global_batch(tmp_path):
 
 
 def test_batches_keep_the_colour_of_the_array(tmp_path):
-    images, labels = write_dataset(tmp_path / "d")
+    images, labels = write_prepared(tmp_path / "d")
     cfg = load_config("mnist-dcgan-plain", overrides=[f"data.path={tmp_path / 'd'}"])
     x, y = next(batches(cfg, batch_size=96))
     pixels = ((x + 1) * 127.5).round().to(torch.uint8)
@@ -73,7 +57,7 @@ def test_batches_keep_the_colour_of_the_array(tmp_path):
 
 
 def test_the_dataset_decides_the_model_shape(tmp_path):
-    write_dataset(tmp_path / "d", resolution=32)
+    write_prepared(tmp_path / "d", resolution=32)
     cfg = load_config("mnist-dcgan-plain", overrides=[f"data.path={tmp_path / 'd'}"])
     assert (cfg.data.name, cfg.model.image_size, cfg.model.channels) == ("prepared", 32, 3)
     with pytest.raises(UserError, match=r"model.image_size=28 but data.path=.* holds 3x32x32 images") as err:
@@ -84,7 +68,7 @@ def test_the_dataset_decides_the_model_shape(tmp_path):
 
 
 def test_missing_or_truncated_arrays_are_one_line(tmp_path):
-    write_dataset(tmp_path / "d")
+    write_prepared(tmp_path / "d")
     with pytest.raises(UserError, match="not a prepared dataset"):
         load_config("mnist-dcgan-plain", overrides=[f"data.path={tmp_path / 'nowhere'}"])
     images = tmp_path / "d" / "images.u8"
