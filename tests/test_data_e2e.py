@@ -62,3 +62,25 @@ def test_d_sees_the_colour_of_the_dataset(tmp_path, mnist_root):
     means = ((real + 1) * 127.5).mean(dim=(0, 2, 3))
     assert means[0] > means[1] + 60 > means[2] + 120
     assert trainer.G_plain(torch.randn(4, cfg.model.z_dim)).shape == (4, 3, 28, 28)
+
+
+@pytest.mark.parametrize("preset", ["cifar10-dcgan", "fashion-mnist-dcgan"])
+def test_dataset_presets_train_on_their_prepared_data(preset, tmp_path, cli_env):
+    """From the dataset's own files on disk: `ganscale prepare NAME --root` then the preset trains."""
+    from tests import fake_datasets as fake
+
+    if preset == "cifar10-dcgan":
+        fake.cifar10_batches(tmp_path, per_batch=8)
+        source, shape = "cifar10", (3, 32)
+    else:
+        grey = fake.random_images(40, 28, 28, channels=1)
+        fake.idx_files(tmp_path / "FashionMNIST" / "raw", grey, np.arange(40) % 10, grey[:8], np.zeros(8))
+        source, shape = "fashion-mnist", (1, 28)
+    data = tmp_path / "data"
+    assert_ok(run_cli(["prepare", source, "--root", str(tmp_path), "--out", str(data), "--quiet"], cli_env))
+    run = tmp_path / "run"
+    assert_ok(run_cli(["train", "--preset", preset, "--run-dir", str(run), f"data.path={data}", *TINY,
+                       "train.max_kimg=0.064"], cli_env))
+    config = (run / "config.yaml").read_text()
+    assert f"channels: {shape[0]}" in config and f"image_size: {shape[1]}" in config
+    assert latest_checkpoint_dir(run).name == "kimg-000000.064"
