@@ -45,6 +45,12 @@ def add_parser(subparsers) -> None:
                         "kept more than CORES cores busy during it (Linux; default: never)")
     p.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                    help="also run the textbook loop and report the speed-up (default: on)")
+    p.add_argument("--folder-data", action="store_true",
+                   help="instead of the grid: a generated folder of RGB PNGs read through a prepared dataset "
+                        "(memory-mapped) and through torchvision ImageFolder + PIL, for the 64x64 RGB DCGAN: "
+                        "data-only and full-step img/s and the share of the step spent waiting for data")
+    p.add_argument("--images", default="10000", metavar="N", help="--folder-data: images in the folder "
+                   "(default 10000)")
     p.add_argument("--json", metavar="FILE", help="write the full report (JSON) here")
     p.add_argument("--quiet", action="store_true", help="print only the table")
 
@@ -104,14 +110,28 @@ def _parse(args) -> dict:
     }
 
 
+def _folder_bench(args, options: dict, log) -> dict:
+    from ganscale.bench.folder_data import format_folder_table, run_folder_bench
+
+    batch = options["batch_sizes"][0] if options["batch_sizes"] else 64
+    steps = options["steps"] or 12
+    report = run_folder_bench(images=_int("--images", args.images, 64), batch_size=batch,
+                              data_steps=5 * steps, train_steps=steps, log=log)
+    print(format_folder_table(report))
+    return report
+
+
 def run(args) -> int:
     options = _parse(args)  # every argument is checked before anything heavy is imported
     from ganscale.bench import format_table, run_bench
     from ganscale.files import write_json
 
     log = (lambda message: None) if args.quiet else (lambda message: print(message, flush=True))
-    report = run_bench(**options, log=log)
-    print(format_table(report))
+    if args.folder_data:
+        report = _folder_bench(args, options, log)
+    else:
+        report = run_bench(**options, log=log)
+        print(format_table(report))
     if args.json:
         write_json(args.json, report)
         print(f"wrote {args.json}")
