@@ -33,9 +33,6 @@ def validate(cfg: Config) -> None:
     if cfg.data.loader == "dataloader" and cfg.data.name != "mnist":
         raise UserError(f"data.loader=dataloader reads MNIST only (got data.name={cfg.data.name}); use "
                         "data.loader=auto, tensor or mmap for a prepared dataset")
-    if cfg.data.name == "mnist" and m.channels != 1:
-        raise UserError(f"model.channels={m.channels}: MNIST is grey (1 channel); prepare a colour "
-                        "dataset and set data.path=DIR for 3")
     if cfg.loss.mode_seeking and cfg.train.batch_size % 2:
         raise UserError(f"train.batch_size={cfg.train.batch_size}: loss.mode_seeking pairs images, "
                         "so the batch size must be even")
@@ -52,6 +49,9 @@ def validate(cfg: Config) -> None:
     from ganscale.models import check_model
 
     check_model(cfg)
+    if cfg.data.name == "mnist" and m.channels != 1:  # after the arch's own, more specific, message
+        raise UserError(f"model.channels={m.channels}: MNIST is grey (1 channel); prepare a colour "
+                        "dataset and set data.path=DIR for 3")
 
 
 def fit_to_dataset(cfg: Config, user_keys: set[str]) -> None:

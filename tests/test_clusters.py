@@ -86,7 +86,7 @@ def test_self_conditioned_training_end_to_end(tmp_path, cli_env):
 def test_clusters_are_computed_once_by_rank_0(mnist_root):
     """Resume and rollback rebuild the batch stream; the ~10 s clustering must not run again."""
     from ganscale.data import make_batches
-    from ganscale.data.mnist import clustered_mnist
+    from ganscale.data.resolve import cluster_ids as clustered_mnist
 
     clustered_mnist.cache_clear()
     cfg = load_config("mnist-dcgan", overrides=[f"data.root={mnist_root}"])

@@ -7,6 +7,7 @@ from ganscale.config import load_config
 from ganscale.devices import best_device, force_cpu
 from ganscale.errors import UserError
 from ganscale.precision import check_supported
+from tests.helpers import write_prepared
 
 
 @pytest.mark.parametrize("cuda, mps, cpu_flag, device", [
@@ -35,8 +36,9 @@ def test_fp16_names_the_device_it_cannot_use(device):
     (["eval.at_end=true"], "eval.at_end=true: the MNIST evaluator scores data.name=mnist only"),
     (["eval.every=5"], "eval.every: the MNIST evaluator scores data.name=mnist only"),
 ])
-def test_evaluation_on_data_the_evaluator_cannot_score_is_refused_up_front(overrides, message):
-    folder = ["data.name=folder", "data.path=/some/images", "data.loader=dataloader"]
+def test_evaluation_on_data_the_evaluator_cannot_score_is_refused_up_front(overrides, message, tmp_path):
+    write_prepared(tmp_path / "colour", count=8)
+    colour = [f"data.path={tmp_path / 'colour'}"]
     with pytest.raises(UserError, match=message):
-        load_config("mnist-dcgan-plain", overrides=[*folder, *overrides])
-    load_config("mnist-dcgan-plain", overrides=folder)  # without evaluation it is fine
+        load_config("mnist-dcgan-plain", overrides=[*colour, *overrides])
+    load_config("mnist-dcgan-plain", overrides=colour)  # without evaluation it is fine
