@@ -9,11 +9,7 @@ only the checks that ask the architecture (models.check_model) import the models
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import re
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -21,6 +17,9 @@ from typing import Any, get_type_hints
 import yaml
 
 from ganscale.config_sections import (
+    MODEL_FIELDS_ADDED_LATER,
+    SECTIONS,
+    Config,
     DataConfig,
     EvalConfig,
     LogConfig,
@@ -31,8 +30,9 @@ from ganscale.config_sections import (
 )
 from ganscale.errors import UserError
 
-__all__ = ["Config", "DataConfig", "EvalConfig", "LogConfig", "LossConfig", "ModelConfig", "OptimConfig",
-           "TrainConfig", "config_from_dict", "load_config", "parse_override", "preset_names"]
+__all__ = ["MODEL_FIELDS_ADDED_LATER", "SECTIONS", "Config", "DataConfig", "EvalConfig", "LogConfig",
+           "LossConfig", "ModelConfig", "OptimConfig", "TrainConfig", "config_from_dict", "load_config",
+           "parse_override", "preset_names"]
 
 
 class _Loader(yaml.SafeLoader):
@@ -49,41 +49,6 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
-
-@dataclass
-class Config:
-    preset: str = "mnist-dcgan"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    log: LogConfig = field(default_factory=LogConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def fingerprint(self) -> str:
-        """Hash of what determines the trained weights' shapes (checked when resuming).
-
-        Model fields added after checkpoints were first written count only when set, so checkpoints of
-        earlier versions (which never had them) stay resumable.
-        """
-        model = dataclasses.asdict(self.model)
-        for name, default in MODEL_FIELDS_ADDED_LATER.items():
-            if model[name] == default:
-                del model[name]
-        text = json.dumps(model, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0, "conditioning": "labels"}
-SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}
 
 
 def preset_names() -> list[str]:

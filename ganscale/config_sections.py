@@ -1,8 +1,15 @@
-"""The sections of a run's config, one dataclass each; every field carries its allowed values."""
+"""The run's config as types: one dataclass per section, every field carrying its allowed values, and
+`Config`, which holds them (config.py loads one, validation.py checks it)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
 
 from ganscale.lr_schedule import KINDS as LR_DECAY_KINDS
 
@@ -104,3 +111,36 @@ class EvalConfig:
     at_end: bool = _opt(False)
 
 
+@dataclass
+class Config:
+    preset: str = "mnist-dcgan"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the trained weights' shapes (checked when resuming).
+
+        Model fields added after checkpoints were first written count only when set, so checkpoints of
+        earlier versions (which never had them) stay resumable.
+        """
+        model = dataclasses.asdict(self.model)
+        for name, default in MODEL_FIELDS_ADDED_LATER.items():
+            if model[name] == default:
+                del model[name]
+        text = json.dumps(model, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0, "conditioning": "labels"}
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ganscale.config import SECTIONS, Config
+from ganscale.config_sections import SECTIONS, Config
 from ganscale.errors import UserError
 
 

@@ -17,7 +17,8 @@ from PIL import Image
 
 from ganscale.config import ModelConfig, load_config
 from ganscale.errors import UserError
-from ganscale.models import build_generator, build_models
+from ganscale.models import build_models
+from ganscale.trained import build_generator
 from tests.conftest import REPO
 from tests.helpers import TINY, assert_ok, checkpoint_tensors, latest_checkpoint_dir, run_cli
 

@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ganscale.checkpoint import export_generator, load_generator_weights
-    from ganscale.models import build_generator
+    from ganscale.trained import build_generator
 
     out = Path(args.out)
     if out.suffix != ".safetensors":

@@ -24,6 +24,6 @@ def add_trust_arch(parser: argparse.ArgumentParser) -> None:
 def load_generator(args: argparse.Namespace):
     """(G in eval mode on the CPU, its ModelConfig) from `--checkpoint`, with `--trust-arch` passed on."""
     from ganscale.checkpoint import load_generator_weights
-    from ganscale.models import build_generator
+    from ganscale.trained import build_generator
 
     return build_generator(*load_generator_weights(args.checkpoint), trust_arch=args.trust_arch)

@@ -9,12 +9,11 @@ Losses, sampling and export rely only on this contract (`contract.py`, documente
 from ganscale.models import cgan, dcgan, dcgan64, keras_dcgan, mlp  # noqa: F401  (imported to register)
 from ganscale.models.common import init_weights, plain_activations
 from ganscale.models.contract import latent_code, require_output, split_d_output
-from ganscale.models.loading import build_generator
 from ganscale.models.registry import BUILDERS, build_models, check_model, register
 from ganscale.models.support import Support
 from ganscale.models.user_arch import is_user_arch
 
 ARCHS: tuple[str, ...] = tuple(sorted(BUILDERS))
 
-__all__ = ["ARCHS", "Support", "build_generator", "build_models", "check_model", "init_weights",
+__all__ = ["ARCHS", "Support", "build_models", "check_model", "init_weights",
            "is_user_arch", "latent_code", "plain_activations", "register", "require_output", "split_d_output"]

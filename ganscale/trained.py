@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganscale.config import config_from_dict
 from ganscale.errors import UserError
 
 
@@ -20,9 +21,7 @@ def build_generator(config: dict, weights: dict[str, torch.Tensor], *,
     `trust_arch`: the caller's explicit consent to import a user architecture (`pkg.mod:factory`)
     that the saved config names; built-in architectures never need it.
     """
-    from ganscale.config import config_from_dict
-    from ganscale.models.registry import build_models
-    from ganscale.models.user_arch import is_user_arch
+    from ganscale.models import build_models, is_user_arch
 
     model_cfg = config_from_dict(config).model  # checks the arch's name only: imports nothing
     if is_user_arch(model_cfg.arch) and not trust_arch:
