@@ -51,7 +51,7 @@ def _check_digit(digit: int | None, model) -> None:
         raise UserError(f"--digit {digit}: must be between 0 and {model.num_classes - 1}")
 
 
-def _noise_and_layout(model, num: int, seed: int, digit: int | None, suffix: str):
+def noise_and_layout(model, num: int, seed: int, digit: int | None, suffix: str):
     """(z, labels, grid row length): a .png of a label-conditioned model shows one row per digit."""
     import torch
 
@@ -75,7 +75,7 @@ def run(args) -> int:
     generator, model = load_generator(args)
     _check_digit(args.digit, model)
     generator.to(best_device())
-    z, labels, nrow = _noise_and_layout(model, args.num, args.seed, args.digit, out.suffix)
+    z, labels, nrow = noise_and_layout(model, args.num, args.seed, args.digit, out.suffix)
     images = sampling.generate(generator, z, labels, args.batch_size)
     if out.suffix == ".png":
         sampling.save_grid(images, out, nrow=nrow)

@@ -24,7 +24,8 @@ from ganscale.eval.sharded import generate_sharded
 METRIC_ORDER = ("fid", "kid", "kid_std", "classifier_score", "precision", "recall", "top_class_share",
                 "classes_present", "confident_share", "cond_accuracy")
 
-__all__ = ["METRIC_ORDER", "evaluate_generator", "format_table", "generate_sharded", "score_images"]
+__all__ = ["METRIC_ORDER", "digit_labels", "evaluate_generator", "format_table", "generate_sharded",
+           "score_images"]
 
 
 def score_images(images: torch.Tensor, labels, image_size: int, data_root: str = "") -> dict[str, float]:
@@ -44,9 +45,13 @@ def evaluate_generator(generator, model: ModelConfig, num: int, seed: int = 0, a
     images, labels = generate_sharded(generator, model, num, seed, accelerator)
     if accelerator is not None and not accelerator.is_main_process:
         return None
-    if model.conditioning == "clusters":  # the classes are clusters, not digits: no cond_accuracy
-        labels = None
-    return score_images(images, labels, model.image_size, data_root)
+    return score_images(images, digit_labels(model, labels), model.image_size, data_root)
+
+
+def digit_labels(model: ModelConfig, requested):
+    """The labels `cond_accuracy` checks the samples against: the requested ones for a generator
+    conditioned on digit labels, none for one conditioned on k-means clusters (they are not digits)."""
+    return None if model.conditioning == "clusters" else requested
 
 
 def format_table(metrics: dict[str, float]) -> str:
