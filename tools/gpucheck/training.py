@@ -129,25 +129,28 @@ def run_cell(ctx: Context, plan: Plan, index: int, cell: Cell, deadline: float) 
     return record
 
 
-def _same_config_check(cells: tuple[Cell, ...]) -> dict[int, int]:
-    """Skipped cells that differ from an earlier skipped one only in batch size -> that one's index.
+def _covered(cells: tuple[Cell, ...]) -> dict[int, int]:
+    """Skipped cells whose config an earlier cell already puts through ganscale -> that cell's index.
 
-    Each config check is a process start (seconds on a small CPU); the plan's batch sizes are all
-    even, which is all that validation asks of a batch size (mode-seeking pairs images).
+    Same preset and extra overrides, another precision or batch size: each config check is a process
+    start (seconds on a small CPU), and those two settings are checked where they first occur (fp16
+    in the penalty cells, every batch size the plan uses is even, all that validation asks of one).
     """
     first: dict[tuple, int] = {}
-    same = {}
+    covered = {}
     for i, cell in enumerate(cells):
-        if cell.skip:
-            key = (cell.preset, cell.precision, cell.overrides)
-            same.update({i: first[key]} if key in first else {})
-            first.setdefault(key, i)
-    return same
+        key = (cell.preset, cell.overrides)
+        if cell.skip and key in first:
+            covered[i] = first[key]
+        first.setdefault(key, i)
+    return covered
 
 
-def _checked_as(cell: Cell, checked: dict, batch: int) -> dict:
-    return {**_base_record(cell), "batch_size": batch, "status": cell.skip,
-            "config_checked": checked["config_checked"], "config_checked_as": checked["name"]}
+def _checked_as(cell: Cell, other: dict, batch: int) -> dict:
+    """A covered cell's record: valid if the cell covering it was accepted (exit 2 is a refused config)."""
+    valid = other["config_checked"] if "config_checked" in other else other.get("exit") not in (None, 2)
+    return {**_base_record(cell), "batch_size": batch, "status": cell.skip, "config_checked": valid,
+            "config_checked_as": other["name"]}
 
 
 def run_matrix(ctx: Context, plan: Plan, timeout_s: float) -> dict:
@@ -156,7 +159,7 @@ def run_matrix(ctx: Context, plan: Plan, timeout_s: float) -> dict:
     threads = str(max(1, (os.cpu_count() or 1) // plan.jobs))  # parallel runs must not oversubscribe
     env = {**ctx.env, "OMP_NUM_THREADS": ctx.env.get("OMP_NUM_THREADS", threads)}
     ctx = dataclasses.replace(ctx, env=env)
-    cells, same = plan.cells, _same_config_check(plan.cells)
+    cells, same = plan.cells, _covered(plan.cells)
     # Compiled cells first: they take longest, so they must not be the last ones left running.
     order = sorted((i for i in range(len(cells)) if i not in same), key=lambda i: not cells[i].compiled)
     with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
