@@ -349,3 +349,9 @@ def test_long_outputs_keep_their_head_and_tail():
     kept = commands.truncated(text, head=3, tail=2).splitlines()
     assert kept == ["line 0", "line 1", "line 2", "[... 995 lines cut ...]", "line 998", "line 999"]
     assert commands.truncated("short") == "short"
+    log = commands.Log()
+    for i in range(50):
+        log.note(f"note {i} " + "x" * 100)
+    capped = log.text(limit=1000)
+    assert len(capped) < 1100 and capped.startswith("# note 0") and "characters cut" in capped
+    assert capped.rstrip().endswith("x" * 20) and "note 49" in capped

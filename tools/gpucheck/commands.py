@@ -15,6 +15,7 @@ from pathlib import Path
 
 HEAD_LINES, TAIL_LINES = 40, 120  # what the log keeps of a long output
 FAILURE_LINES = 15  # stderr lines a failure record keeps
+MAX_LOG_CHARS = 2_000_000  # the whole log: results come back from a GPU machine in few, small files
 KILL_GRACE_S = 5.0
 
 
@@ -71,9 +72,13 @@ class Log:
         with self.lock:
             self.parts.append(f"# {line}")
 
-    def text(self) -> str:
+    def text(self, limit: int = MAX_LOG_CHARS) -> str:
         with self.lock:
-            return "\n\n".join(self.parts) + "\n"
+            text = "\n\n".join(self.parts) + "\n"
+        if len(text) <= limit:
+            return text
+        head, tail = limit // 4, limit - limit // 4
+        return f"{text[:head]}\n[... {len(text) - limit} characters cut ...]\n{text[-tail:]}"
 
 
 def _end_group(process: subprocess.Popen) -> None:

@@ -146,9 +146,11 @@ def _scaler_continues(before: dict, after: dict) -> bool:
     a, b = before["scale"], after["scale"]
     if a is None or b is None:
         return a is None and b is None  # disabled both times (no, bf16)
-    if b == a:
-        return after["growth_tracker"] == before["growth_tracker"] + 1
-    return b in (a * before["backoff_factor"], a * before["growth_factor"]) and after["growth_tracker"] == 0
+    tracker_a, tracker_b = before["growth_tracker"], after["growth_tracker"]
+    if b == a:  # a torch without the tracker in its state: the scale alone must match
+        return tracker_a is None or tracker_b == tracker_a + 1
+    changed = {a * (before["backoff_factor"] or 0.5), a * (before["growth_factor"] or 2.0)}
+    return b in changed and tracker_b in (0, None)
 
 
 def resumed_from(stdout: str) -> str | None:
