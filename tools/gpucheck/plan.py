@@ -133,9 +133,16 @@ def bench_runs(presets: list[str]) -> list[BenchRun]:
     return runs
 
 
+def mnist_presets(repo: Path, presets: list[str]) -> list[str]:
+    """The presets `ganscale bench` can time against the textbook loop (an MNIST loop); those on a
+    prepared dataset of their own are trained by the check, and timed by `ganscale bench --folder-data`."""
+    return [p for p in presets if not (preset_settings(repo, p).get("data") or {}).get("path")]
+
+
 def cuda_plan(repo: Path, budget_s: float) -> Plan:
     presets = preset_names(repo)
-    return Plan("cuda", budget_s, tuple(training_cells(presets, cuda=True)), tuple(bench_runs(presets)),
+    return Plan("cuda", budget_s, tuple(training_cells(presets, cuda=True)),
+                tuple(bench_runs(mnist_presets(repo, presets))),
                 ("--warmup", "5", "--repeats", "2", "--target-seconds", "1"),
                 train_steps=32, train_batch=None, log_every=8, jobs=8, eval_num=10000, eval_runs=2,
                 profile_steps=10, profile_batch=1024)
@@ -150,7 +157,7 @@ def dry_run_plan(repo: Path, budget_s: float) -> Plan:
         if model.get("conditioning") == "clusters" and not cell.skip:
             cell = replace(cell, overrides=cell.overrides + DRY_RUN_CLUSTER_OVERRIDES)
         cells.append(cell)
-    first, *rest = bench_runs(presets)
+    first, *rest = bench_runs(mnist_presets(repo, presets))
     bench = [replace(first, batches=(16,), precisions=("no",)),
              *(replace(r, skip="skipped: the CPU dry run measures one bench case") for r in rest)]
     return Plan("cpu-dry-run", budget_s, tuple(cells), tuple(bench),

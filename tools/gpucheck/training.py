@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tools.gpucheck import records
 from tools.gpucheck.commands import Context, Outcome, run
+from tools.gpucheck.datasets import data_overrides
 from tools.gpucheck.plan import Cell, Plan, preset_settings
 
 STEP = "train"
@@ -57,7 +58,8 @@ def _base_record(cell: Cell) -> dict:
 def _check_config(ctx: Context, cell: Cell, batch: int, plan: Plan, deadline: float) -> dict:
     """A cell this machine cannot train: its overrides still pass `train --dry-run` (no typo waits
     for the GPU)."""
-    overrides = short_run_overrides(plan, cell, batch)
+    overrides = short_run_overrides(plan, cell, batch) + data_overrides(ctx, cell.preset,
+                                                                        deadline - time.time())
     argv = ctx.ganscale("train", "--preset", cell.preset, "--dry-run", *overrides)
     outcome = run(argv, ctx.env, deadline - time.time(), ctx.log)
     if not outcome.ok:
@@ -118,7 +120,8 @@ def run_cell(ctx: Context, plan: Plan, index: int, cell: Cell, deadline: float) 
     if cell.skip:
         return _check_config(ctx, cell, batch, plan, deadline)
     run_dir = ctx.work / STEP / _dir_name(index, cell)
-    overrides = short_run_overrides(plan, cell, batch)
+    overrides = short_run_overrides(plan, cell, batch) + data_overrides(ctx, cell.preset,
+                                                                        deadline - time.time())
     record = {**_base_record(cell), "batch_size": batch, "steps": plan.train_steps}
     fields, saved = _short_run(ctx, cell, run_dir, overrides, deadline)
     record.update(fields)
