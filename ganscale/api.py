@@ -85,8 +85,8 @@ class Generator:
 
     def generate(self, n: int, labels: int | Sequence[int] | torch.Tensor | None = None,
                  seed: int | None = None, batch_size: int = 500) -> torch.Tensor:
-        """`n` images as uint8 [N, C, H, W]; the same seed gives the same images as `ganscale sample
-        --seed` on any device. Without a seed the noise comes from torch's global generator."""
+        """`n` images as uint8 [N, C, H, W]; a seed draws the same noise on any device (on the CPU, so the
+        images are those of `ganscale sample --seed`). Without a seed it comes from torch's global RNG."""
         import torch
 
         from ganscale import sampling
