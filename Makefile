@@ -4,13 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 KIMG   ?= 30
 RUN    ?= runs/quickstart
+# The optional extras the test suite covers (CI installs them all).
+EXTRAS ?= dev,hf,hub,onnx
 
 .PHONY: install train test test-fast lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,hf]'
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(BIN)/.installed

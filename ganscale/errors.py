@@ -11,3 +11,15 @@ class UserError(Exception):
 
 class DivergenceError(Exception):
     """Training produced non-finite losses or gradients; the last good checkpoint is kept."""
+
+
+class NotAGeneratorError(UserError):
+    """A path, folder or Hub repository that holds no ganscale generator (or another library's model)."""
+
+
+class MissingExtraError(UserError):
+    """A feature needs an optional extra (`pip install ganscale[NAME]`) that is not installed."""
+
+
+class ExportError(UserError):
+    """The generator cannot be written in the asked format (an op the format has no translation for)."""

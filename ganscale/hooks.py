@@ -14,3 +14,5 @@ class RunHooks:
     on_trainer: Callable[[Any], None] | None = None
     # Called with (trainer, loss) for each D loss before its backward; returns the loss to use.
     d_loss: Callable[[Any, Any], Any] | None = None
+    # Called once per run with the run directory all ranks agreed on (the API returns it from train()).
+    on_run_dir: Callable[[Any], None] | None = None

@@ -80,6 +80,8 @@ def run_training(cfg: Config, requested_run_dir: str | None, hooks: RunHooks | N
     if cfg.data.loader != "dataloader":
         prepare_data(cfg, accelerator)
     run_dir = resolve_run_dir(requested_run_dir, cfg, accelerator)
+    if hooks.on_run_dir is not None:
+        hooks.on_run_dir(run_dir)
     accelerator.project_configuration.set_directories(str(run_dir))
     trainer = Trainer(cfg, accelerator, hooks=hooks)
     checkpointer = Checkpointer(run_dir, cfg.train.keep, accelerator)

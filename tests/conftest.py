@@ -36,3 +36,18 @@ def cli_env(mnist_root, tmp_path) -> dict[str, str]:
     from tests.helpers import cli_env as make_cli_env
 
     return make_cli_env(mnist_root, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_cgan_run(tmp_path_factory, mnist_root) -> Path:
+    """One tiny conditional run with an evaluation at the end, shared by the API, Hub and ONNX tests:
+    4 steps of 16 at widths 8 (seconds), enough for real checkpoints, samples and metrics.jsonl."""
+    from tests.helpers import TINY, assert_ok, run_cli
+    from tests.helpers import cli_env as make_cli_env
+
+    work = tmp_path_factory.mktemp("tiny-cgan")
+    run_dir = work / "run"
+    assert_ok(run_cli(["train", "--preset", "mnist-cgan", "--run-dir", str(run_dir), *TINY,
+                       "model.g_width=8", "model.d_width=8", "train.max_kimg=0.064", "eval.at_end=true",
+                       "eval.num=200"], make_cli_env(mnist_root, work)))
+    return run_dir

@@ -17,7 +17,7 @@ from ganscale.commands.generator_args import TRUST_ARCH_HELP
 from tests.helpers import assert_ok, run_cli
 
 COMMANDS_DIR = Path(commands.__file__).parent
-LOADS_A_GENERATOR = ("sample", "export", "evaluate", "interpolate")
+LOADS_A_GENERATOR = ("sample", "export", "evaluate", "interpolate", "push")
 
 
 def subparsers() -> dict:
@@ -27,7 +27,7 @@ def subparsers() -> dict:
 
 def test_every_command_is_a_module_with_name_add_parser_and_run():
     assert commands.MODULES == ("train", "sample", "export", "evaluate", "interpolate", "animate", "bench",
-                                "submit", "prepare")
+                                "submit", "prepare", "push")
     for name in commands.MODULES:
         module = importlib.import_module(f"ganscale.commands.{name}")
         assert name == module.NAME and callable(module.add_parser) and callable(module.run)

@@ -16,6 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ganscale.checkpoint.hub_folder import is_hub_folder, read_model_files
 from ganscale.checkpoint.schema import (
     EXPORT_FORMAT,
     OPTIMIZER_FILES,
@@ -180,7 +181,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def load_generator_weights(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(saved config dict, G_ema weights) from any path `resolve_checkpoint` accepts."""
+    """(saved config dict, G_ema weights) from any path `resolve_checkpoint` accepts, or a Hub-style
+    folder (config.json + model.safetensors, see hub_folder.py)."""
+    if is_hub_folder(Path(path)):
+        return read_model_files(Path(path))
     resolved = resolve_checkpoint(path)
     if resolved.is_file():
         tensors, metadata = read_tensors(resolved)

@@ -13,7 +13,7 @@ import importlib
 EXIT_USER_ERROR, EXIT_DIVERGED, EXIT_PREEMPTED = 2, 3, 75
 
 MODULES: tuple[str, ...] = ("train", "sample", "export", "evaluate", "interpolate", "animate", "bench",
-                            "submit", "prepare")
+                            "submit", "prepare", "push")
 
 
 def _modules():

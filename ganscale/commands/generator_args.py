@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 TRUST_ARCH_HELP = "allow a checkpoint that names a user architecture (pkg.mod:factory) to import and run it"
-ANY_GENERATOR = "checkpoint dir, run dir, or exported .safetensors"
+ANY_GENERATOR = "checkpoint dir, run dir, exported .safetensors, Hub-style folder, or hf://OWNER/NAME[@REV]"
 
 
 def add_generator_options(parser: argparse.ArgumentParser, checkpoint_help: str = ANY_GENERATOR) -> None:
@@ -22,8 +22,9 @@ def add_trust_arch(parser: argparse.ArgumentParser) -> None:
 
 
 def load_generator(args: argparse.Namespace):
-    """(G in eval mode on the CPU, its ModelConfig) from `--checkpoint`, with `--trust-arch` passed on."""
-    from ganscale.checkpoint import load_generator_weights
+    """(G in eval mode on the CPU, its ModelConfig) from `--checkpoint`, with `--trust-arch` passed on;
+    the same resolver as the Python API's `load_generator`, so every command also reads hf:// ids."""
+    from ganscale.api import generator_weights
     from ganscale.trained import build_generator
 
-    return build_generator(*load_generator_weights(args.checkpoint), trust_arch=args.trust_arch)
+    return build_generator(*generator_weights(args.checkpoint), trust_arch=args.trust_arch)
