@@ -10,7 +10,7 @@ RUN    ?= runs/quickstart
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,metrics]'
 	touch $@
 
 install: $(BIN)/.installed
