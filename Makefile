@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 KIMG   ?= 30
 RUN    ?= runs/quickstart
 # The optional extras the test suite covers (CI installs them all).
-EXTRAS ?= dev,hf,hub,onnx
+EXTRAS ?= dev,hf,hub,onnx,metrics
 
 .PHONY: install train test test-fast lint clean
 

@@ -109,6 +109,15 @@ class EvalConfig:
     every: float = _opt(0.0, min=0.0, doc="kimg between evaluations; 0 = only at the end if enabled")
     num: int = _opt(10000, min=1)
     at_end: bool = _opt(False)
+    metrics: str = _opt("auto", doc="auto (MNIST: mnist; other data: fid,kid) or a comma-separated list "
+                                    "of mnist (the MNIST evaluator), fid, kid, isc, prc (Inception)")
+    best: str = _opt("auto", doc="result key the best checkpoint is chosen by (fid, kid, fid_inception, "
+                                 "kid_inception, isc_inception, f_score_inception, ...); auto: the first")
+    inception_weights: str = _opt("", doc="torch-fidelity's Inception weights; empty: "
+                                          "$GANSCALE_INCEPTION_WEIGHTS, else torch hub's cache (downloaded)")
+    reference: str = _opt("", doc="prepared dataset the Inception metrics compare with; empty: training data")
+    reference_num: int = _opt(50000, min=10, doc="reference images for the Inception metrics (a seeded "
+                                                 "subset of larger datasets)")
 
 
 @dataclass

@@ -80,23 +80,31 @@ def _handle_divergence(trainer, checkpointer, values) -> None:
     trainer.accelerator.print(f"non-finite losses: rolled back to {path}, learning rates halved")
 
 
+def _headline(metrics: dict, key: str) -> str:
+    """The number the best checkpoint is chosen by, then the others worth a glance."""
+    names = {"fid": "FID-MNIST", "fid_inception": "FID", "kid_inception": "KID", "isc_inception": "IS"}
+    shown = dict.fromkeys([key, "fid", "precision", "recall", "fid_inception", "kid_inception"])
+    return ", ".join(f"{names.get(k, k)} {metrics[k]:.4g}" for k in shown if k in metrics)
+
+
 def evaluate_and_keep_best(trainer, checkpointer, tracker) -> dict | None:
-    """Sharded evaluation of G_ema; the best FID-MNIST so far is kept as a checkpoint in best/."""
+    """Sharded evaluation of G_ema with eval.metrics; the best by eval.best is kept in best/."""
     from accelerate.utils import broadcast_object_list
 
     from ganscale.eval import evaluate_generator
+    from ganscale.eval.choice import best_key
 
     cfg = trainer.cfg
     metrics = evaluate_generator(trainer.ema.model, cfg.model, cfg.eval.num, seed=cfg.train.seed,
-                                 accelerator=trainer.accelerator, data_root=cfg.data.root)
+                                 accelerator=trainer.accelerator, data_root=cfg.data.root, cfg=cfg)
     shared = [metrics]
     if trainer.accelerator.num_processes > 1:
         broadcast_object_list(shared, from_process=0)
     metrics = shared[0]
     tracker.log({f"eval/{name}": value for name, value in metrics.items()}, trainer.step)
-    trainer.accelerator.print(f"kimg {trainer.cur_nimg / 1000:.1f}: FID-MNIST {metrics['fid']:.2f}, "
-                              f"precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}")
-    checkpointer.save_best(trainer, metrics)
+    key, higher_is_better = best_key(cfg)
+    trainer.accelerator.print(f"kimg {trainer.cur_nimg / 1000:.1f}: {_headline(metrics, key)}")
+    checkpointer.save_best(trainer, metrics, key, higher_is_better)
     return metrics
 
 

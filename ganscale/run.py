@@ -79,6 +79,10 @@ def run_training(cfg: Config, requested_run_dir: str | None, hooks: RunHooks | N
     accelerator = build_accelerator(cfg)
     if cfg.data.loader != "dataloader":
         prepare_data(cfg, accelerator)
+    if cfg.eval.every or cfg.eval.at_end:  # weights and reference statistics, before the first step
+        from ganscale.eval import prepare_evaluation
+
+        prepare_evaluation(cfg, accelerator)
     run_dir = resolve_run_dir(requested_run_dir, cfg, accelerator)
     if hooks.on_run_dir is not None:
         hooks.on_run_dir(run_dir)

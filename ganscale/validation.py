@@ -38,10 +38,9 @@ def validate(cfg: Config) -> None:
                         "so the batch size must be even")
     if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
         raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
-    scoring = "eval.every" if cfg.eval.every else "eval.at_end=true" if cfg.eval.at_end else ""
-    if scoring and cfg.data.name != "mnist":  # refused now, not after the training it would end
-        raise UserError(f"{scoring}: the MNIST evaluator scores data.name=mnist only, not "
-                        f"data.name={cfg.data.name}; use eval.every=0 eval.at_end=false")
+    from ganscale.eval.choice import check as check_metrics  # torch-free
+
+    check_metrics(cfg)  # can the chosen metrics score this data: refused now, not after the training
     if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:
         raise UserError("train.grad_accum>1 with fp16 is not supported; use bf16 or grad_accum=1")
     # Last and imported here: every other mistake is reported before torch loads. The arch declares

@@ -56,15 +56,23 @@ class Checkpointer:
         self.on_disk_nimg = trainer.cur_nimg
         return path
 
-    def best_fid(self) -> float:
+    def best_value(self, key: str = "fid", higher_is_better: bool = False) -> float:
+        """The kept best's `key`; the worst possible value when there is none (or it was chosen by
+        another metric, which then gives way)."""
         best = latest_checkpoint(self.best_root)
-        return float(read_state(best).metrics.get("fid", "inf")) if best else float("inf")
+        worst = float("-inf") if higher_is_better else float("inf")
+        return float(read_state(best).metrics.get(key, worst)) if best else worst
 
-    def save_best(self, trainer, metrics: dict[str, float]) -> Path | None:
-        """Keep the checkpoint with the lowest FID-MNIST in run_dir/best (collective, like save)."""
+    def best_fid(self) -> float:
+        return self.best_value("fid")
+
+    def save_best(self, trainer, metrics: dict[str, float], key: str = "fid",
+                  higher_is_better: bool = False) -> Path | None:
+        """Keep the checkpoint with the best `key` (eval.best) in run_dir/best (collective, like save)."""
         from accelerate.utils import broadcast_object_list
 
-        decision = [metrics["fid"] < self.best_fid()]
+        value, best = metrics[key], self.best_value(key, higher_is_better)
+        decision = [value > best if higher_is_better else value < best]
         if self.accelerator.num_processes > 1:
             broadcast_object_list(decision, from_process=0)
         if not decision[0]:

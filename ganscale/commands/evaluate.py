@@ -1,39 +1,69 @@
-"""`ganscale evaluate --checkpoint PATH [--num 10000] [--json]`: FID-MNIST, KID, precision/recall, ..."""
+"""`ganscale evaluate --checkpoint PATH [--num 10000] [--metrics fid,kid,isc,prc] [--json]`: score G_ema.
+
+The metrics default to the run's own `eval.metrics` (auto: the MNIST evaluator on MNIST, Inception
+FID and KID elsewhere); the Inception reference defaults to the data the run trained on.
+"""
 
 from __future__ import annotations
 
 import json
 
-from ganscale.commands.generator_args import add_generator_options, load_generator
+from ganscale.commands.generator_args import add_generator_options
 from ganscale.errors import UserError
 
 NAME = "evaluate"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(NAME, help="score a generator with the built-in MNIST evaluator")
+    p = subparsers.add_parser(NAME, help="score a generator (MNIST evaluator, Inception FID/KID/IS/PR)")
     add_generator_options(p)
     p.add_argument("--num", type=int, default=10000, help="number of generated samples (default 10000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--metrics", default="", help="comma-separated: mnist, fid, kid, isc, prc, or auto "
+                   "(default: the run's eval.metrics)")
+    p.add_argument("--reference", default="", help="prepared dataset for the Inception metrics "
+                   "(default: the run's eval.reference, else its training data)")
+    p.add_argument("--inception-weights", default="", help="torch-fidelity's Inception weights file "
+                   "(default: eval.inception_weights, $GANSCALE_INCEPTION_WEIGHTS, torch hub's cache)")
     p.add_argument("--data-root", default="", help="MNIST root for the test-set reference "
                    "(default $GANSCALE_DATA)")
 
 
-def run(args) -> int:
-    from ganscale.eval import evaluate_generator, format_table
+def evaluation_config(saved: dict, args):
+    """The run's config with this command's choices in place, checked like a training config."""
+    from ganscale.config import config_from_dict
+    from ganscale.eval.choice import check
 
+    cfg = config_from_dict(saved)
+    cfg.eval.num, cfg.eval.best = args.num, "auto"  # no checkpoint is kept here
+    for field, value in (("metrics", args.metrics), ("reference", args.reference),
+                         ("inception_weights", args.inception_weights)):
+        if value:
+            setattr(cfg.eval, field, value)
+    cfg.data.root = args.data_root  # this machine's MNIST (empty: $GANSCALE_DATA), not the run's
+    check(cfg)
+    return cfg
+
+
+def run(args) -> int:
     if not 2 <= args.num <= 100_000:
         raise UserError(f"--num {args.num}: must be between 2 and 100000")
     from accelerate import Accelerator
 
+    from ganscale.checkpoint import load_generator_weights
     from ganscale.devices import force_cpu
+    from ganscale.eval import evaluate_generator, format_table, prepare_evaluation
+    from ganscale.models import build_generator
 
-    generator, model = load_generator(args)
-    # Under `accelerate launch` every process generates its share of the samples.
+    saved, weights = load_generator_weights(args.checkpoint)
+    cfg = evaluation_config(saved, args)
+    generator, model = build_generator(saved, weights, trust_arch=args.trust_arch)
+    # Under `accelerate launch` every process generates its share of the samples; rank 0 scores.
     accelerator = Accelerator(cpu=force_cpu())
+    prepare_evaluation(cfg, accelerator)  # weights and reference first: a missing file costs no sampling
     generator.to(accelerator.device)
-    metrics = evaluate_generator(generator, model, args.num, args.seed, accelerator, args.data_root)
+    metrics = evaluate_generator(generator, model, args.num, args.seed, accelerator, cfg.data.root, cfg=cfg)
     if metrics is None:
         return 0
     metrics = {"num": args.num, "processes": accelerator.num_processes, **metrics}
