@@ -19,6 +19,7 @@ import yaml
 from ganscale.config_sections import (
     MODEL_FIELDS_ADDED_LATER,
     SECTIONS,
+    AugConfig,
     Config,
     DataConfig,
     EvalConfig,
@@ -30,9 +31,9 @@ from ganscale.config_sections import (
 )
 from ganscale.errors import UserError
 
-__all__ = ["MODEL_FIELDS_ADDED_LATER", "SECTIONS", "Config", "DataConfig", "EvalConfig", "LogConfig",
-           "LossConfig", "ModelConfig", "OptimConfig", "TrainConfig", "config_from_dict", "load_config",
-           "parse_override", "preset_names"]
+__all__ = ["MODEL_FIELDS_ADDED_LATER", "SECTIONS", "AugConfig", "Config", "DataConfig", "EvalConfig",
+           "LogConfig", "LossConfig", "ModelConfig", "OptimConfig", "TrainConfig", "config_from_dict",
+           "load_config", "parse_override", "preset_names"]
 
 
 class _Loader(yaml.SafeLoader):

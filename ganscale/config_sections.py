@@ -34,6 +34,8 @@ class DataConfig:
     num_workers: int = _opt(2, min=0, doc="processes that prefetch batches for loader=mmap/dataloader")
     cache: str = _opt("", doc="where MNIST is prepared on first use; empty: $GANSCALE_CACHE, else "
                               "~/.cache/ganscale")
+    xflip: bool = _opt(False, doc="also train on every image mirrored left-right (StyleGAN's --mirror): "
+                                  "the dataset counts twice")
 
 
 @dataclass
@@ -120,6 +122,30 @@ class EvalConfig:
                                                  "subset of larger datasets)")
 
 
+AUG_OPS = ("color", "translation", "cutout")  # DiffAugment's policies (augment.py)
+
+
+@dataclass
+class AugConfig:
+    policy: str = _opt("none", doc="comma list of DiffAugment ops applied to every image D sees, in this "
+                                   f"order ({', '.join(AUG_OPS)}), or none")
+    p: float = _opt(0.0, min=0.0, max=1.0, doc="probability of each op per image; with aug.target its "
+                                                "start value")
+    target: float = _opt(0.6, doc="ADA's r_t target in (0, 1): p adapts to keep E[sign D(real)] near it; "
+                                  "0 = a fixed aug.p")
+    speed: float = _opt(500.0, above=0.0, doc="kimg for p to move by 1 (ADA's ada_kimg)")
+    every: int = _opt(4, min=1, doc="steps between adjustments of p (ADA's ada_interval)")
+
+    def ops(self) -> tuple[str, ...]:
+        """The policy as op names; () for none (validation checks the names)."""
+        text = self.policy.strip()
+        return () if text in ("", "none") else tuple(op.strip() for op in text.split(","))
+
+    def active(self) -> bool:
+        """Whether D's inputs are augmented at all: with no op, or p fixed at 0, nothing is drawn or run."""
+        return bool(self.ops()) and (self.target > 0 or self.p > 0)
+
+
 @dataclass
 class Config:
     preset: str = "mnist-dcgan"
@@ -130,6 +156,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    aug: AugConfig = field(default_factory=AugConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

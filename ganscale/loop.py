@@ -58,10 +58,14 @@ def _log_step(trainer, tracker, bar, clock, stop: StopSignal, deadline: float | 
                    "lr_G": trainer.opt_G.param_groups[0]["lr"], "lr_D": trainer.opt_D.param_groups[0]["lr"],
                    "skipped_G": float(trainer.scaler_G.skipped),
                    "skipped_D": float(trainer.scaler_D.skipped)})
+    values.update(trainer.augment.log_values())  # aug_p, aug_rt when augmenting
     clock.update(time=now, nimg=trainer.cur_nimg)
-    bar.set_postfix({"loss_D": f"{values['loss_D']:.3f}", "loss_G": f"{values['loss_G']:.3f}",
-                     "D(x)": f"{values['D_x']:.2f}", "D(G(z))": f"{values['D_G_z']:.2f}",
-                     "img/s": f"{values['img_per_s']:.0f}"}, refresh=False)
+    postfix = {"loss_D": f"{values['loss_D']:.3f}", "loss_G": f"{values['loss_G']:.3f}",
+               "D(x)": f"{values['D_x']:.2f}", "D(G(z))": f"{values['D_G_z']:.2f}",
+               "img/s": f"{values['img_per_s']:.0f}"}
+    if "aug_p" in values:
+        postfix["p"] = f"{values['aug_p']:.3f}"
+    bar.set_postfix(postfix, refresh=False)
     if all_finite(values):
         tracker.log(values, trainer.step)
     return values, summed[0] > 0, summed[1] > 0

@@ -18,12 +18,14 @@ Two-model DDP policy:
   (`buffers.broadcast_buffers`), so the ranks' G, D and G_ema are identical between steps.
   `model.sync_bn=true` converts to SyncBatchNorm (CUDA only) for global batch statistics.
 Noise, fake labels and penalty mixes come from `noise.UpdateNoise`: the run does not depend on the world size.
+Augmentation (aug.*): D is called through `augmented_d.AugmentedD` views, which augment every image it sees.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ganscale.augmented_d import AugmentedD
 from ganscale.buffers import broadcast_buffers
 from ganscale.checkpoint import Snapshot, TrainState, copied_to_cpu
 from ganscale.config import Config
@@ -88,6 +90,8 @@ class Trainer:
         self.scaler_G = Scaler(self.precision, self.device)
         self.scaler_D = Scaler(self.precision, self.device)
         self.noise = UpdateNoise(cfg, self.rank, self.world, self.device)
+        self.augment = AugmentedD(cfg, self.rank, self.world, self.device,
+                                  reduce=lambda t: accelerator.reduce(t, reduction="sum"))
         self.stats = StepStats(self.device)
         self.cur_nimg = 0
         self.step = 0
@@ -114,11 +118,13 @@ class Trainer:
         if use_r1:
             real = real.detach().requires_grad_(True)
         with autocast(self.precision, self.device):
-            real_logits, _ = split_d_output(self.D(real, labels))
-            fake_logits, fake_aux = split_d_output(self.D(fake, fake_labels))
+            real_logits, _ = split_d_output(self.augment.view(self.D, "real")(real, labels))
+            fake_logits, fake_aux = split_d_output(self.augment.view(self.D, "fake")(fake, fake_labels))
+            self.augment.observe(real_logits)
             loss = d_loss(loss_cfg.kind, real_logits, fake_logits) + self._info_loss(fake_aux, z)
             if loss_cfg.kind == "wgan-gp":
-                gp = gradient_penalty(self.D, real, fake, alpha, labels, self._grad_scale(self.scaler_D))
+                gp = gradient_penalty(self.augment.view(self.D, "mix"), real, fake, alpha, labels,
+                                      self._grad_scale(self.scaler_D))
                 loss = loss + loss_cfg.gp_weight * gp
             if use_r1:
                 r1 = r1_penalty(real_logits, real, self._grad_scale(self.scaler_D))
@@ -135,8 +141,10 @@ class Trainer:
         """One D update over `grad_accum` micro-batches; returns the fakes if the G phase reuses them."""
         accum, kept = self.cfg.train.grad_accum, []
         draws = self.draw(self.cur_nimg, salt=0)
+        self.augment.begin(self.cur_nimg)
         for micro in range(accum):
             real, labels = next(self.batches)
+            self.augment.select(micro)
             z, fake_labels, alpha = draws[micro]
             with self.accelerator.accumulate(self.G, self.D):
                 with torch.set_grad_enabled(keep_fakes), autocast(self.precision, self.device):
@@ -153,10 +161,12 @@ class Trainer:
         accum = self.cfg.train.grad_accum
         if not kept_fakes and draws is None:
             draws = self.draw(self.cur_nimg, salt=1)
+        self.augment.begin(self.cur_nimg)
         if self.hot_path.freeze_d_in_g_phase:
             self.D_plain.requires_grad_(False)
         try:
             for micro in range(accum):
+                self.augment.select(micro)
                 with self.accelerator.accumulate(self.G, self.D):
                     if kept_fakes:
                         fake, fake_labels, z = kept_fakes[micro]
@@ -165,7 +175,8 @@ class Trainer:
                         with autocast(self.precision, self.device):
                             fake = self.G(z, fake_labels)
                     with autocast(self.precision, self.device):
-                        logits, aux = split_d_output(self.D_plain(fake, fake_labels))
+                        d_view = self.augment.view(self.D_plain, "g_fake")
+                        logits, aux = split_d_output(d_view(fake, fake_labels))
                         loss = g_loss(self.cfg.loss.kind, logits)
                         loss = loss + self._info_loss(aux, z)
                     if self.cfg.loss.mode_seeking:
@@ -205,6 +216,7 @@ class Trainer:
         same_fakes = self.draw(start_nimg, salt=0) if reuse and accum > 1 else None
         self.g_phase(kept, measure, same_fakes)
         self._sync_buffers()
+        self.augment.end_step(self.step + 1)
         self.ema.update(self.G_plain, self.cur_nimg, self.cur_nimg - start_nimg)
         self.step += 1
 
@@ -234,7 +246,8 @@ class Trainer:
                            world_size=self.world, config=self.cfg.to_dict(),
                            fingerprint=self.cfg.fingerprint(),
                            rng=gather_object([rng_state(self.device)]),
-                           scaler_g=self.scaler_G.state_dict(), scaler_d=self.scaler_D.state_dict())
+                           scaler_g=self.scaler_G.state_dict(), scaler_d=self.scaler_D.state_dict(),
+                           **self.augment.state())
         return Snapshot(**copied_to_cpu({
             "generator": self.G_plain.state_dict(), "discriminator": self.D_plain.state_dict(),
             "generator_ema": self.ema.state_dict(), "optimizer_g": self.opt_G.state_dict(),
@@ -257,6 +270,7 @@ class Trainer:
         self.scaler_G.load_state_dict(state.scaler_g)
         self.scaler_D.load_state_dict(state.scaler_d)
         self.step, self.cur_nimg, self.lr_scale = state.step, state.cur_nimg, float(state.lr_scale)
+        self.augment.load_state(state.aug_p, state.aug_sums)
         if len(state.rng) == self.world:
             restore_rng(state.rng[self.rank], self.device)
         self.start_data()

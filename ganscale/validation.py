@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ganscale.config_sections import SECTIONS, Config
+from ganscale.config_sections import AUG_OPS, SECTIONS, AugConfig, Config
 from ganscale.errors import UserError
 
 
@@ -27,6 +27,7 @@ def validate(cfg: Config) -> None:
         obj = getattr(cfg, section)
         for f in dataclasses.fields(obj):
             _check_field(f"{section}.{f.name}", getattr(obj, f.name), f.metadata)
+    _check_aug(cfg.aug)
     m = cfg.model
     if cfg.data.name == "prepared" and not cfg.data.path:
         raise UserError("data.path is empty: data.name=prepared needs data.path=DIR (ganscale prepare)")
@@ -51,6 +52,23 @@ def validate(cfg: Config) -> None:
     if cfg.data.name == "mnist" and m.channels != 1:  # after the arch's own, more specific, message
         raise UserError(f"model.channels={m.channels}: MNIST is grey (1 channel); prepare a colour "
                         "dataset and set data.path=DIR for 3")
+
+
+def _check_aug(aug: AugConfig) -> None:
+    """The op names, and target's two meanings: 0 (p fixed) or an r_t target strictly inside (0, 1)."""
+    ops = aug.ops()
+    for op in ops:
+        if op not in AUG_OPS:
+            raise UserError(f"aug.policy={aug.policy!r}: unknown op {op!r}; use a comma list of "
+                            f"{', '.join(AUG_OPS)}, or none")
+    if len(set(ops)) != len(ops):
+        raise UserError(f"aug.policy={aug.policy!r} names an op twice; name each op once")
+    if aug.target != 0 and not 0 < aug.target < 1:
+        raise UserError(f"aug.target={aug.target!r} is out of range; must be in (0, 1) for an adaptive p, "
+                        "or 0 for a fixed aug.p")
+    if not ops and aug.p > 0:
+        raise UserError(f"aug.p={aug.p!r} but aug.policy=none augments nothing; name the ops, e.g. "
+                        "aug.policy=translation,cutout,color")
 
 
 def fit_to_dataset(cfg: Config, user_keys: set[str]) -> None:

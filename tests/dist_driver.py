@@ -9,7 +9,8 @@ JOBS.json is a list of {"name": str, "argv": [...train arguments...]} with optio
 The jobs run one after the other in the same processes (process start-up is most of a tiny run's
 cost on a small CPU machine). After each job every rank writes OUT_DIR/<name>/rank<r>.json with
 the job's exit status and a sha256 of each of its tensors: G, D and G_ema parameters and buffers
-and both optimizers' state. The checkpoint only holds rank 0's copy; this shows the others.
+and both optimizers' state, plus its augmentation p and sign sums (`aug`, empty when not augmenting).
+The checkpoint only holds rank 0's copy; this shows the others.
 
 Nothing of ganscale is patched: the driver passes `ganscale.hooks.RunHooks` to the command line, whose
 `on_trainer` hands it each job's Trainer and whose `d_loss` makes one rank's D loss NaN for
@@ -72,7 +73,7 @@ def rank_report(trainer) -> dict:
     return {"rank": trainer.rank, "world": trainer.world, "step": trainer.step, "cur_nimg": trainer.cur_nimg,
             "lr_G": trainer.opt_G.param_groups[0]["lr"], "lr_D": trainer.opt_D.param_groups[0]["lr"],
             "combined": combined, "tensors": tensors, "buffers": buffers, "finite": finite,
-            "labels": label_info}
+            "labels": label_info, "aug": trainer.augment.state()}
 
 
 def observe(trainer) -> None:

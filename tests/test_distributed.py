@@ -8,9 +8,9 @@ each (`runs_a`, `runs_ab`, `runs_abc`), so a failed launch names itself. The dri
 and optimizer tensors:
 
     A  2 processes: equivalence runs, rank-identity runs (default preset, WGAN-GP, bf16), the first
-       half of a resumed run, the divergence runs;
+       halves of resumed runs, the divergence runs;
     B  1 process:   the 1 x 2b equivalence runs, a 2 -> 1 process resume, the first half of 1 -> 2;
-    C  2 processes: the second halves of the 2 -> 2 and 1 -> 2 process resumes.
+    C  2 processes: the second halves of the 2 -> 2 (also with adaptive augmentation) and 1 -> 2 resumes.
 
 The SIGKILL test runs `-m ganscale` itself. The in-process tests at the end need no launcher.
 """
@@ -59,6 +59,9 @@ GLOBAL = 2 * B
 RTOL = 1e-5
 LOSSES = ["nonsaturating", "hinge", "lsgan", "wgan-gp"]
 LR = 2e-4  # the presets' lr_g and lr_d
+# Adaptive augmentation that moves p within a short run: 96 images per adjustment / 0.5 kimg = 0.192;
+# the low target makes both adjustments go the same way (r_t is about 0.3, then 1, in these runs).
+AUG = ["aug.policy=translation,cutout,color", "aug.p=0.5", "aug.target=0.2", "aug.speed=0.5", "aug.every=3"]
 
 
 def kimg(steps: int) -> str:
@@ -118,6 +121,8 @@ def equivalence_jobs(d, processes: str, batch: str) -> list:
                         f"loss.kind={loss}", float64=True))
     jobs.append(job(f"eq64-r1-{processes}", d(f"eq64-r1-{processes}"), batch, kimg(STEPS), "loss.r1_gamma=1",
                     "loss.r1_every=2", float64=True))
+    jobs.append(job(f"eq64-aug-{processes}", d(f"eq64-aug-{processes}"), batch, kimg(STEPS), *AUG,
+                    "loss.r1_gamma=1", "loss.r1_every=2", float64=True))
     return jobs
 
 
@@ -145,6 +150,8 @@ def runs_a(dist_work) -> Runs:
         job("bf16", d("bf16"), per_process, kimg(HALF), "train.mixed_precision=bf16",
             preset="mnist-dcgan-plain"),
         job("resume22-a", d("resume22"), per_process, kimg(STEPS), f"train.stop_after_steps={HALF}"),
+        job("resume-aug-a", d("resume-aug"), per_process, kimg(STEPS), *AUG, "loss.r1_gamma=1",
+            "loss.r1_every=2", f"train.stop_after_steps={HALF}", float64=True),
         job("nan-lr", d("nan-lr"), per_process, kimg(STEPS), "optim.lr_d=1e30", EVERY_STEP),
         job("nan-stop", d("nan-stop"), per_process, kimg(STEPS), EVERY_STEP,
             inject_nan={"rank": 1, "step": 3, "while_lr_d_above": 0.0}),
@@ -175,6 +182,8 @@ def runs_abc(runs_ab, dist_work) -> Runs:
     r, env = dist_work
     d, per_process = r.run_dir, f"train.batch_size={B}"
     jobs_c = [job("resume22-b", d("resume22"), per_process, kimg(STEPS), "train.resume=auto"),
+              job("resume-aug-b", d("resume-aug"), per_process, kimg(STEPS), *AUG, "loss.r1_gamma=1",
+                  "loss.r1_every=2", "train.resume=auto", float64=True),
               job("resume12-b", d("resume12"), per_process, kimg(STEPS), "train.resume=auto")]
     r.launches["C"] = drive(jobs_c, r.work, env, 2, "C")
     return r
@@ -253,11 +262,12 @@ def test_ranks_hold_identical_models(runs_a, name):
 
 # --------------------------------------------------------------------------- 2. equivalence
 @pytest.mark.slow
-@pytest.mark.parametrize("loss", [*LOSSES, "r1"])
+@pytest.mark.parametrize("loss", [*LOSSES, "r1", "aug"])
 def test_two_processes_equal_one_process_with_twice_the_batch(runs_ab, loss):
     """2 processes x batch b == 1 process x batch 2b (same images, same noise) within 1e-5 relative,
     for every tensor of the checkpoint. Trained in float64 (see dist_driver.float64 for why float32
-    cannot show this for hinge/WGAN-GP); `r1` is the non-saturating loss with a lazy R1 penalty."""
+    cannot show this for hinge/WGAN-GP); `r1` is the non-saturating loss with a lazy R1 penalty, `aug`
+    the same with adaptive augmentation (same augmented images, same p: test_augmentation_p_...)."""
     two, one = runs_ab.final(f"eq64-{loss}-2"), runs_ab.final(f"eq64-{loss}-1")
     assert two["generator"]["net.0.weight"].dtype == torch.float64
     assert_close(two, one)
@@ -275,6 +285,26 @@ def test_two_processes_equal_one_process_in_float32(runs_ab, two):
     all-reduced once, over both micro-batches."""
     assert_close(runs_ab.final(two), runs_ab.final("eq32-nonsaturating-1"))
     assert_ranks_identical(runs_ab.reports(two))
+
+
+@pytest.mark.slow
+def test_augmentation_p_is_agreed_by_the_ranks_and_resumed_exactly(runs_abc):
+    """Adaptive p (moved at steps 3 and 6 from 0.5) is the same on both ranks and in 1 process x 2b; a
+    run stopped at step 4 (one step into an adjustment interval) and resumed in a new launch ends
+    bitwise equal to the straight run, with the same p and sign sums."""
+    straight = runs_abc.reports("eq64-aug-2")
+    assert [rep["rc"] for rep in straight] == [0, 0] and straight[0]["aug"] == straight[1]["aug"]
+    p = straight[0]["aug"]["aug_p"]
+    assert p != 0.5 and any(abs(p - (0.5 + k * 0.192)) < 1e-9 for k in (-2, 2))
+    assert runs_abc.reports("eq64-aug-1")[0]["aug"] == straight[0]["aug"]
+    stopped = runs_abc.reports("resume-aug-a")
+    assert all(rep["step"] == HALF and rep["aug"]["aug_sums"][1] == GLOBAL for rep in stopped)
+    resumed = runs_abc.reports("resume-aug-b")
+    assert all(rep["rc"] == 0 and rep["step"] == STEPS for rep in resumed)
+    assert resumed[0]["aug"] == resumed[1]["aug"] == straight[0]["aug"]
+    assert_ranks_identical(resumed)
+    assert_bitwise(runs_abc.final("resume-aug"), runs_abc.final("eq64-aug-2"))
+    assert read_state(latest_checkpoint_dir(runs_abc.run_dir("resume-aug"))).aug_p == p
 
 
 # --------------------------------------------------------------------------- 3. data shards

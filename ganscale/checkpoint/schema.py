@@ -36,6 +36,8 @@ class TrainState:
     scaler_g: dict = field(default_factory=dict)
     scaler_d: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)  # checkpoints in best/: the evaluation that chose them
+    aug_p: float | None = None  # the adaptive augmentation p (ada.py); None: no augmentation when saved
+    aug_sums: list[float] = field(default_factory=list)  # ada.py's sign sums and counts, all ranks'
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

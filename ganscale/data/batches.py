@@ -6,7 +6,7 @@ A prepared dataset (prepared.py) is read one of two ways, chosen by size (`data.
 - MemmapBatches: otherwise the array stays memory-mapped; DataLoader workers gather this rank's rows
   of the next batches ahead of time into pinned memory, and the step only copies uint8 to the device.
 `data.loader=dataloader` is MNIST through torchvision's PIL transforms: the textbook path, kept so
-`ganscale bench` can compare with it.
+`ganscale bench` can compare with it. `data.xflip` doubles the stream for all three (mirror.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ganscale.config import DataConfig, ModelConfig
+from ganscale.data.mirror import MirroredDataset, mirror_rows, stream_length, take_rows
 from ganscale.data.pixels import to_model_pixels
 from ganscale.data.prepared import PreparedDataset
 from ganscale.data.stream import IndexStream, StreamBatchSampler
@@ -27,8 +28,9 @@ class TensorBatches:
     """Fast path: the whole uint8 dataset lives on the training device; a step is one gather."""
 
     def __init__(self, images_u8, labels, stream: IndexStream, batch_size: int, rank: int,
-                 world: int, image_size: int, device, position: int = 0):
+                 world: int, image_size: int, device, position: int = 0, xflip: bool = False):
         self.images = images_u8.to(device)
+        self.xflip = xflip
         self.labels = labels.to(device)
         self.stream, self.batch_size, self.rank, self.world = stream, batch_size, rank, world
         self.image_size, self.device, self.position = image_size, device, position
@@ -39,7 +41,11 @@ class TensorBatches:
     def __next__(self):
         idx = self.stream.rank_slice(self.position, self.batch_size, self.rank).to(self.device)
         self.position += self.batch_size * self.world
-        return to_model_pixels(self.images[idx], self.image_size), self.labels[idx]
+        if self.xflip:
+            images, idx = take_rows(self.images, idx, len(self.images))
+        else:
+            images = self.images[idx]
+        return to_model_pixels(images, self.image_size), self.labels[idx]
 
 
 class RowReader(torch.utils.data.Dataset):
@@ -49,19 +55,23 @@ class RowReader(torch.utils.data.Dataset):
     Rows are read in index order, then put back in batch order: sequential reads on a cold disk.
     """
 
-    def __init__(self, directory: Path, labels: torch.Tensor):
+    def __init__(self, directory: Path, labels: torch.Tensor, xflip: bool = False):
         self.directory, self.labels, self._images = Path(directory), labels, None
+        self.xflip = xflip
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return stream_length(len(self.labels), self.xflip)
 
     def __getitems__(self, indices: list[int]):
         if self._images is None:
             self._images = PreparedDataset(self.directory).images
-        idx = np.asarray(indices)
+        stream_idx = np.asarray(indices)
+        idx = stream_idx % len(self.labels) if self.xflip else stream_idx
         order = np.argsort(idx, kind="stable")
         rows = np.empty((len(idx), *self._images.shape[1:]), dtype=np.uint8)
         rows[order] = self._images[idx[order]]
+        if self.xflip:
+            mirror_rows(rows, stream_idx, len(self.labels))
         return torch.from_numpy(rows), self.labels[torch.from_numpy(idx)]
 
 
@@ -97,9 +107,9 @@ class MemmapBatches(LoaderBatches):
     """The memory-mapped path: uint8 rows prefetched by workers, converted to [-1, 1] on the device."""
 
     def __init__(self, directory, labels, stream, batch_size, rank, world, image_size, device, num_workers,
-                 position=0):
-        super().__init__(RowReader(directory, labels), stream, batch_size, rank, world, device, num_workers,
-                         position, image_size=image_size, collate_fn=whole_batch)
+                 position=0, xflip: bool = False):
+        super().__init__(RowReader(directory, labels, xflip), stream, batch_size, rank, world, device,
+                         num_workers, position, image_size=image_size, collate_fn=whole_batch)
 
 
 def fits_on_device(dataset: PreparedDataset, data: DataConfig) -> bool:
@@ -120,14 +130,15 @@ def make_batches(data: DataConfig, model: ModelConfig, *, batch_size: int, rank:
         from ganscale.data.mnist import torchvision_mnist
 
         dataset = torchvision_mnist(data, model)
+        dataset = MirroredDataset(dataset) if data.xflip else dataset
         stream = IndexStream(len(dataset), seed)
         return LoaderBatches(dataset, stream, batch_size, rank, world, device, data.num_workers, position)
     prepared = PreparedDataset(training_dataset(data, model))
     labels = dataset_labels(prepared, model, seed, rank, agree)
-    stream = IndexStream(len(prepared), seed)
+    stream = IndexStream(stream_length(len(prepared), data.xflip), seed)
     if data.loader == "tensor" or (data.loader == "auto" and fits_on_device(prepared, data)):
         images = torch.from_numpy(np.array(prepared.images))  # one read into memory, then to the device
         return TensorBatches(images, labels, stream, batch_size, rank, world, model.image_size, device,
-                             position)
+                             position, data.xflip)
     return MemmapBatches(prepared.directory, labels, stream, batch_size, rank, world, model.image_size,
-                         device, data.num_workers, position)
+                         device, data.num_workers, position, data.xflip)
