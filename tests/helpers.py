@@ -76,6 +76,17 @@ def checkpoint_tensors(checkpoint_dir: Path) -> dict[str, dict[str, torch.Tensor
     return {Path(f).stem: load_file(f) for f in sorted(glob.glob(f"{checkpoint_dir}/*.safetensors"))}
 
 
+def assert_same_latest_checkpoints(run_a: Path, run_b: Path) -> None:
+    """The newest checkpoints of two runs hold the same five tensor files, bit for bit."""
+    a = checkpoint_tensors(latest_checkpoint_dir(run_a))
+    b = checkpoint_tensors(latest_checkpoint_dir(run_b))
+    assert set(a) == {"generator", "discriminator", "generator_ema", "optimizer_g", "optimizer_d"}
+    for name, tensors in a.items():
+        assert tensors.keys() == b[name].keys()
+        for key, value in tensors.items():
+            assert torch.equal(value, b[name][key]), f"{name}.{key} differs after resume"
+
+
 def assert_ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\n" \
                                    f"stderr:\n{result.stderr[-3000:]}"

@@ -9,7 +9,7 @@ import torch
 
 from ganscale.config import load_config
 from ganscale.run import run_training
-from tests.helpers import TINY, checkpoint_tensors, latest_checkpoint_dir
+from tests.helpers import TINY, assert_same_latest_checkpoints, latest_checkpoint_dir
 
 OVERRIDES = [*TINY, "train.max_kimg=0.32", "log.every=3"]  # 20 steps of 16 images
 
@@ -35,13 +35,7 @@ def test_resume_is_bit_exact(tmp_path, mnist_root, monkeypatch, schedule):
     monkeypatch.setattr(torch, "load", refuse)
     train(tmp_path / "resumed", mnist_root, "train.resume=auto", *schedule)
 
-    straight = checkpoint_tensors(latest_checkpoint_dir(tmp_path / "straight"))
-    resumed = checkpoint_tensors(latest_checkpoint_dir(tmp_path / "resumed"))
-    assert set(straight) == {"generator", "discriminator", "generator_ema", "optimizer_g", "optimizer_d"}
-    for name, tensors in straight.items():
-        assert tensors.keys() == resumed[name].keys()
-        for key, value in tensors.items():
-            assert torch.equal(value, resumed[name][key]), f"{name}.{key} differs after resume"
+    assert_same_latest_checkpoints(tmp_path / "straight", tmp_path / "resumed")
 
 
 def test_checkpoint_keeps_last_k(tmp_path, mnist_root):
