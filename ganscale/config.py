@@ -82,7 +82,8 @@ class Config:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0, "conditioning": "labels"}
+MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0, "conditioning": "labels", "r3gan_widths": "256",
+                           "r3gan_blocks": "2", "r3gan_cardinality": "32", "r3gan_expansion": 2}
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}
 
 

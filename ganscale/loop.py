@@ -81,22 +81,24 @@ def _handle_divergence(trainer, checkpointer, values) -> None:
 
 
 def evaluate_and_keep_best(trainer, checkpointer, tracker) -> dict | None:
-    """Sharded evaluation of G_ema; the best FID-MNIST so far is kept as a checkpoint in best/."""
+    """Sharded evaluation of G_ema; the best so far (FID-MNIST, or Stacked MNIST's KL) is kept as a
+    checkpoint in best/."""
     from accelerate.utils import broadcast_object_list
 
-    from ganscale.eval import evaluate_generator
+    from ganscale.eval import best_key, evaluate_generator, summary
 
     cfg = trainer.cfg
+    dataset_dir = cfg.data.path if cfg.data.name == "prepared" else ""
     metrics = evaluate_generator(trainer.ema.model, cfg.model, cfg.eval.num, seed=cfg.train.seed,
-                                 accelerator=trainer.accelerator, data_root=cfg.data.root)
+                                 accelerator=trainer.accelerator, data_root=cfg.data.root,
+                                 dataset_dir=dataset_dir)
     shared = [metrics]
     if trainer.accelerator.num_processes > 1:
         broadcast_object_list(shared, from_process=0)
     metrics = shared[0]
     tracker.log({f"eval/{name}": value for name, value in metrics.items()}, trainer.step)
-    trainer.accelerator.print(f"kimg {trainer.cur_nimg / 1000:.1f}: FID-MNIST {metrics['fid']:.2f}, "
-                              f"precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}")
-    checkpointer.save_best(trainer, metrics)
+    trainer.accelerator.print(f"kimg {trainer.cur_nimg / 1000:.1f}: {summary(metrics)}")
+    checkpointer.save_best(trainer, metrics, best_key(metrics))
     return metrics
 
 

@@ -59,6 +59,8 @@ GLOBAL = 2 * B
 RTOL = 1e-5
 LOSSES = ["nonsaturating", "hinge", "lsgan", "wgan-gp"]
 LR = 2e-4  # the presets' lr_g and lr_d
+# mnist-r3gan (RpGAN + R1 + R2 at every step, the cosine schedules), narrowed to keep the launch cheap.
+R3GAN_SMALL = ["model.r3gan_widths=16,8,8", "model.r3gan_cardinality=2", "loss.r1_gamma=1", "loss.r2_gamma=1"]
 
 
 def kimg(steps: int) -> str:
@@ -118,6 +120,8 @@ def equivalence_jobs(d, processes: str, batch: str) -> list:
                         f"loss.kind={loss}", float64=True))
     jobs.append(job(f"eq64-r1-{processes}", d(f"eq64-r1-{processes}"), batch, kimg(STEPS), "loss.r1_gamma=1",
                     "loss.r1_every=2", float64=True))
+    jobs.append(job(f"eq32-rpgan-{processes}", d(f"eq32-rpgan-{processes}"), batch, kimg(STEPS), *R3GAN_SMALL,
+                    preset="mnist-r3gan"))
     return jobs
 
 
@@ -275,6 +279,21 @@ def test_two_processes_equal_one_process_in_float32(runs_ab, two):
     all-reduced once, over both micro-batches."""
     assert_close(runs_ab.final(two), runs_ab.final("eq32-nonsaturating-1"))
     assert_ranks_identical(runs_ab.reports(two))
+
+
+@pytest.mark.slow
+def test_rpgan_with_r1_and_r2_on_r3gan_two_processes_equal_one_process(runs_ab):
+    """RpGAN pairs real i with fake i inside each rank's batch; since a rank's batch is its contiguous
+    slice of the global batch (data and noise), that is the pairing by global position, so 2 processes x b
+    and 1 process x 2b train the same norm-free R3GAN, in float32 to 1e-5, R1 and R2 included (both in
+    D's single backward and all-reduce)."""
+    two, one = runs_ab.final("eq32-rpgan-2"), runs_ab.final("eq32-rpgan-1")
+    assert two["generator"]["stages.0.0.basis"].dtype == torch.float32
+    assert_close(two, one)
+    assert_ranks_identical(runs_ab.reports("eq32-rpgan-2"))
+    state = read_state(latest_checkpoint_dir(runs_ab.run_dir("eq32-rpgan-2")))
+    assert state.config["loss"]["kind"] == "rpgan" and state.config["loss"]["r1_every"] == 1
+    assert state.world_size == 2 and state.cur_nimg == STEPS * GLOBAL
 
 
 # --------------------------------------------------------------------------- 3. data shards

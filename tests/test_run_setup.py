@@ -31,12 +31,28 @@ def test_fp16_names_the_device_it_cannot_use(device):
     check_supported("bf16", torch.device(device))
 
 
+def _prepared(out, kind: str):
+    import numpy as np
+
+    from ganscale.data.prepared import PreparedWriter
+    from ganscale.files import atomic_path
+
+    with atomic_path(out, directory=True) as tmp:
+        writer = PreparedWriter(tmp, channels=3, resolution=32, labelled=False)
+        writer.add(np.zeros((4, 3, 32, 32), dtype=np.uint8))
+        writer.finish(source={"kind": kind})
+    return out
+
+
 @pytest.mark.parametrize("overrides, message", [
-    (["eval.at_end=true"], "eval.at_end=true: the MNIST evaluator scores data.name=mnist only"),
-    (["eval.every=5"], "eval.every: the MNIST evaluator scores data.name=mnist only"),
+    (["eval.at_end=true"], "eval.at_end=true: the built-in evaluation scores data.name=mnist and datasets "
+                           "prepared as stacked-mnist only"),
+    (["eval.every=5"], "eval.every: the built-in evaluation scores data.name=mnist"),
 ])
-def test_evaluation_on_data_the_evaluator_cannot_score_is_refused_up_front(overrides, message):
-    folder = ["data.name=folder", "data.path=/some/images", "data.loader=dataloader"]
+def test_evaluation_on_data_the_evaluator_cannot_score_is_refused_up_front(tmp_path, overrides, message):
+    folder = [f"data.path={_prepared(tmp_path / 'faces', 'folder')}"]
     with pytest.raises(UserError, match=message):
         load_config("mnist-dcgan-plain", overrides=[*folder, *overrides])
     load_config("mnist-dcgan-plain", overrides=folder)  # without evaluation it is fine
+    stacked = [f"data.path={_prepared(tmp_path / 'stacked', 'stacked-mnist')}"]
+    assert load_config("stacked-mnist-r3gan", overrides=[*stacked, *overrides]).eval.num == 26000

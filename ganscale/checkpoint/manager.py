@@ -56,15 +56,16 @@ class Checkpointer:
         self.on_disk_nimg = trainer.cur_nimg
         return path
 
-    def best_fid(self) -> float:
+    def best_value(self, key: str = "fid") -> float:
         best = latest_checkpoint(self.best_root)
-        return float(read_state(best).metrics.get("fid", "inf")) if best else float("inf")
+        return float(read_state(best).metrics.get(key, "inf")) if best else float("inf")
 
-    def save_best(self, trainer, metrics: dict[str, float]) -> Path | None:
-        """Keep the checkpoint with the lowest FID-MNIST in run_dir/best (collective, like save)."""
+    def save_best(self, trainer, metrics: dict[str, float], key: str = "fid") -> Path | None:
+        """Keep the checkpoint with the lowest `metrics[key]` (FID-MNIST by default) in run_dir/best
+        (collective, like save)."""
         from accelerate.utils import broadcast_object_list
 
-        decision = [metrics["fid"] < self.best_fid()]
+        decision = [metrics[key] < self.best_value(key)]
         if self.accelerator.num_processes > 1:
             broadcast_object_list(decision, from_process=0)
         if not decision[0]:
