@@ -149,3 +149,13 @@ def test_lowpass_and_grid_weights_are_the_convolutions_they_replace():
     grid = GridWeights(3, 8).double()
     depthwise = F.conv2d(x, grid.weight.unsqueeze(1), groups=3).flatten(1)
     assert torch.allclose(grid(x), depthwise)
+
+
+def test_the_new_model_fields_leave_earlier_checkpoints_fingerprints_alone():
+    """model.r3gan_* count in the fingerprint only when set (config.MODEL_FIELDS_ADDED_LATER): these are
+    the values the presets had before the fields existed, so their checkpoints still resume."""
+    before = {"mnist-dcgan": "923bad327d0c4443", "mnist-cgan": "c9b3f5cefa434bac",
+              "mnist-mlp": "549346f9ef42e8e1", "mnist-dcgan64": "97597557bcd42688"}
+    assert {name: load_config(name).fingerprint() for name in before} == before
+    assert load_config("mnist-r3gan").fingerprint() != load_config(
+        "mnist-r3gan", overrides=["model.r3gan_blocks=2"]).fingerprint()
