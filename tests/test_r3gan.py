@@ -159,3 +159,24 @@ def test_the_new_model_fields_leave_earlier_checkpoints_fingerprints_alone():
     assert {name: load_config(name).fingerprint() for name in before} == before
     assert load_config("mnist-r3gan").fingerprint() != load_config(
         "mnist-r3gan", overrides=["model.r3gan_blocks=2"]).fingerprint()
+
+
+def test_grouped_conv_under_bf16_autocast_matches_torch():
+    """Autocast runs the forward in bf16 on float32 weights; the backward follows the gradient's dtype
+    and hands float32 gradients back, as nn.Conv2d's does (train.mixed_precision=bf16)."""
+    torch.manual_seed(0)
+    mine = GroupedConv2d(8, 8, 3, padding=1, groups=4, bias=False)
+    ref = torch.nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False)
+    ref.weight.data.copy_(mine.weight.data)
+    x0 = torch.randn(2, 8, 5, 5)
+    grads = []
+    for conv in (mine, ref):
+        x = x0.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x)
+        assert y.dtype == torch.bfloat16
+        y.float().pow(2).sum().backward()
+        grads.append((x.grad, conv.weight.grad))
+    for a, b in zip(*grads, strict=True):
+        assert a.dtype == b.dtype == torch.float32
+        assert torch.allclose(a, b, rtol=2e-2, atol=2e-2)

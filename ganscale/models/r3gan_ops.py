@@ -26,13 +26,15 @@ class _GroupedConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """In the gradient's dtype: under autocast the forward ran in bf16/fp16 on float32 inputs."""
         x, weight = ctx.saved_tensors
         pad, groups = ctx.padding, ctx.groups
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_x = F.conv_transpose2d(grad, weight, padding=pad, groups=groups)
+            grad_x = F.conv_transpose2d(grad, weight.to(grad.dtype), padding=pad, groups=groups).to(x.dtype)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad, padding=pad, groups=groups)
+            grad_w = torch.nn.grad.conv2d_weight(x.to(grad.dtype), weight.shape, grad, padding=pad,
+                                                 groups=groups).to(weight.dtype)
         return grad_x, grad_w, None, None
 
 
