@@ -56,7 +56,7 @@ def test_real_stacked_images_cover_about_every_mode_with_small_kl(stacked):
     modes, kl = real_floor(str(stacked), dataset.info.quick_sha256, REAL)
     assert modes >= 995 and kl < 0.1
     read = mode_ids(channel_digits(pixels(dataset, 2000), load_evaluator()))
-    truth = torch.from_numpy(np.asarray(dataset.labels[:2000]))
+    truth = torch.from_numpy(np.array(dataset.labels[:2000]))
     assert (read == truth).float().mean() > 0.95
 
 
