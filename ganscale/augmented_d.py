@@ -15,7 +15,7 @@ from ganscale.ada import AdaptiveP, Reduce
 from ganscale.augment import UpdateAugment, apply
 from ganscale.config_sections import Config
 
-SALTS = {"real": 0, "fake": 1, "g_fake": 2, "mix": 3}
+SALTS = {"real": 0, "fake": 1, "g_fake": 2, "mix": 3, "g_real": 4}  # g_real: rpgan's G-phase reals
 
 
 class AugmentedD:

@@ -55,14 +55,25 @@ class ModelConfig:
                              "that declare it")
     conditioning: str = _opt("labels", choices=("labels", "clusters"),
                              doc="cgan: the dataset's labels, or k-means clusters of the images (no labels)")
+    r3gan_widths: str = _opt("256", doc="r3gan: channels per stage, lowest resolution (4 or 7) first, "
+                             "comma-separated, or one value for every stage; D mirrors G")
+    r3gan_blocks: str = _opt("2", doc="r3gan: residual blocks per stage (comma-separated, or one value)")
+    r3gan_cardinality: str = _opt("32", doc="r3gan: groups of each block's 3x3 conv, per stage (comma-"
+                                  "separated, or one value); must divide width x expansion")
+    r3gan_expansion: int = _opt(2, min=1, doc="r3gan: inverted-bottleneck expansion of each block")
 
 
 @dataclass
 class LossConfig:
-    kind: str = _opt("nonsaturating", choices=("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp"))
+    kind: str = _opt("nonsaturating",
+                     choices=("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp", "rpgan"),
+                     doc="rpgan: R3GAN's relativistic pairing loss (use with r1_gamma and r2_gamma)")
     gp_weight: float = _opt(10.0, min=0.0)
     r1_gamma: float = _opt(0.0, min=0.0)
-    r1_every: int = _opt(16, min=1)
+    r1_every: int = _opt(16, min=1, doc="steps between R1 and R2 penalties (lazy); 1 = every step")
+    r2_gamma: float = _opt(0.0, min=0.0, doc="zero-centred gradient penalty on fakes (R3GAN's R2)")
+    gamma_decay: str = _opt("none", choices=LR_DECAY_KINDS, doc="anneal both gammas over optim.schedule_kimg")
+    gamma_final: float = _opt(0.1, min=0.0, doc="the gammas at the schedule's end, as a fraction")
     info_weight: float = _opt(1.0, min=0.0, doc="weight of the latent-code (InfoGAN) loss in D and G")
     mode_seeking: float = _opt(0.0, min=0.0, doc="weight of the MSGAN mode-seeking term in G's loss")
 
@@ -74,8 +85,13 @@ class OptimConfig:
     beta1: float = _opt(0.5, min=0.0, max=0.999999)
     beta2: float = _opt(0.999, min=0.0, max=0.999999)
     n_critic: int = _opt(1, min=1)
-    lr_decay: str = _opt("none", choices=LR_DECAY_KINDS, doc="decay lrs over train.max_kimg")
-    lr_final: float = _opt(0.0, min=0.0, max=1.0, doc="lr at train.max_kimg, as a fraction of lr_g / lr_d")
+    lr_decay: str = _opt("none", choices=LR_DECAY_KINDS, doc="decay lrs over schedule_kimg")
+    lr_final: float = _opt(0.0, min=0.0, max=1.0, doc="lr at the schedule's end, a fraction of lr_g / lr_d")
+    lr_warmup_kimg: float = _opt(0.0, min=0.0, doc="linear lr warm-up from 0 over this many kimg")
+    beta2_schedule: str = _opt("none", choices=LR_DECAY_KINDS, doc="beta2 to beta2_final over schedule_kimg")
+    beta2_final: float = _opt(0.99, min=0.0, max=0.999999)
+    schedule_kimg: float = _opt(0.0, min=0.0, doc="kimg over which lr_decay, beta2_schedule and "
+                                "loss.gamma_decay run; 0 = train.max_kimg")
 
 
 @dataclass
@@ -178,5 +194,6 @@ class Config:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0, "conditioning": "labels"}
+MODEL_FIELDS_ADDED_LATER = {"d_mbstd": 0, "latent_codes": 0, "conditioning": "labels", "r3gan_widths": "256",
+                            "r3gan_blocks": "2", "r3gan_cardinality": "32", "r3gan_expansion": 2}
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "preset"}

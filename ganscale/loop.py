@@ -86,8 +86,10 @@ def _handle_divergence(trainer, checkpointer, values) -> None:
 
 def _headline(metrics: dict, key: str) -> str:
     """The number the best checkpoint is chosen by, then the others worth a glance."""
-    names = {"fid": "FID-MNIST", "fid_inception": "FID", "kid_inception": "KID", "isc_inception": "IS"}
-    shown = dict.fromkeys([key, "fid", "precision", "recall", "fid_inception", "kid_inception"])
+    names = {"fid": "FID-MNIST", "fid_inception": "FID", "kid_inception": "KID", "isc_inception": "IS",
+             "modes": "Stacked-MNIST modes", "kl": "KL", "real_kl": "real-data KL"}
+    shown = dict.fromkeys([key, "fid", "precision", "recall", "fid_inception", "kid_inception", "modes", "kl",
+                           "real_kl"])
     return ", ".join(f"{names.get(k, k)} {metrics[k]:.4g}" for k in shown if k in metrics)
 
 

@@ -13,12 +13,21 @@ import torch.nn.functional as F
 
 from ganscale.models.contract import split_d_output
 
-LOSS_KINDS = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp")
+LOSS_KINDS = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp", "rpgan")
 
 
 def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """D's loss: real should score high (label 1), fake low (label 0)."""
+    """D's loss: real should score high (label 1), fake low (label 0).
+
+    `rpgan` is the relativistic pairing loss of R3GAN (Huang et al. 2024, "The GAN is dead; long live
+    the GAN!"): softplus(-(D(x_i) - D(G(z_i)))), real i paired with fake i by position in the batch.
+    The trainer draws a step's images and noise by their global position and each rank takes its
+    contiguous slice (data/stream.py, noise.py), so pairing by position within a rank's batch is
+    pairing by global position: the pairs, and the run, do not depend on the world size.
+    """
     real, fake = real_logits.float(), fake_logits.float()
+    if kind == "rpgan":
+        return F.softplus(fake - real).mean()  # softplus(-(r - f))
     if kind in ("nonsaturating", "minimax"):
         # BCE with logits: -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f).
         return F.softplus(-real).mean() + F.softplus(fake).mean()
@@ -31,9 +40,14 @@ def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> t
     raise ValueError(f"unknown loss kind {kind!r}; allowed: {', '.join(LOSS_KINDS)}")
 
 
-def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
-    """G's loss on D's logits for generated images."""
+def g_loss(kind: str, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """G's loss on D's logits for generated images; `rpgan` also needs D's logits for the paired reals
+    (the same pairing by position as in `d_loss`)."""
     fake = fake_logits.float()
+    if kind == "rpgan":
+        if real_logits is None:
+            raise ValueError("g_loss('rpgan') needs the paired real logits")
+        return F.softplus(real_logits.float() - fake).mean()  # softplus(-(f - r))
     if kind == "nonsaturating":
         return F.softplus(-fake).mean()  # -log D(G(z)): strong gradients when D wins
     if kind == "minimax":
@@ -90,3 +104,12 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, grad_scale: float 
     """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real images; `real` must require grad."""
     grad = _input_gradient(real_logits, real, grad_scale)
     return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def r2_penalty(fake_logits: torch.Tensor, fake: torch.Tensor, grad_scale: float = 1.0) -> torch.Tensor:
+    """R2: the same zero-centred penalty on generated images; `fake` (detached from G) must require grad.
+
+    R3GAN regularises with both: its local-convergence proof for RpGAN is for R1 and R2 together
+    (Huang et al. 2024). Same fp16 handling as `r1_penalty` (`grad_scale`).
+    """
+    return r1_penalty(fake_logits, fake, grad_scale)

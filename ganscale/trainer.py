@@ -10,9 +10,12 @@ Two-model DDP policy:
 - G phase: D runs *unwrapped* with requires_grad off. Its parameters then get no gradient, so
   DDP's gradient hooks on D never fire (they would, and corrupt the reducer, if D's parameters
   received gradients through the unwrapped module).
-- The WGAN-GP / R1 penalties are part of D's loss before the single backward, so their gradients
+- The WGAN-GP / R1 / R2 penalties are part of D's loss before the single backward, so their gradients
   go through the same DDP all-reduce as the main loss (autograd.grad with create_graph only builds
   the graph; it does not accumulate into parameters).
+- `loss.kind=rpgan` pairs real i with fake i in both phases; the G phase scores the D phase's reals
+  again (with the updated D, no gradient) rather than drawing new ones, so the data stream and the
+  image count are those of every other loss.
 - BatchNorm: by default every rank normalises with its own batch statistics; DDP broadcasts rank
   0's running statistics (buffers) at every forward, and the trainer again at the end of each step
   (`buffers.broadcast_buffers`), so the ranks' G, D and G_ema are identical between steps.
@@ -27,19 +30,27 @@ import torch
 
 from ganscale.augmented_d import AugmentedD
 from ganscale.buffers import broadcast_buffers
-from ganscale.checkpoint import Snapshot, TrainState, copied_to_cpu
+from ganscale.checkpoint import Snapshot
 from ganscale.config import Config
 from ganscale.data import make_batches
 from ganscale.ema import EMA
 from ganscale.hooks import RunHooks
 from ganscale.hot_path import HotPath, retain_cpu_memory
-from ganscale.losses import d_loss, g_loss, gradient_penalty, info_loss, mode_seeking_penalty, r1_penalty
-from ganscale.lr_schedule import lr_factor
+from ganscale.losses import (
+    d_loss,
+    g_loss,
+    gradient_penalty,
+    info_loss,
+    mode_seeking_penalty,
+    r1_penalty,
+    r2_penalty,
+)
 from ganscale.models import build_models, latent_code, plain_activations, require_output, split_d_output
 from ganscale.noise import UpdateNoise
 from ganscale.precision import Scaler, autocast, check_supported, effective_precision
-from ganscale.state import restore_rng, rng_state
+from ganscale.schedules import gamma_factor, set_optimizer_schedule
 from ganscale.stats import StepStats
+from ganscale.trainer_state import restore_into, snapshot_of
 
 
 def _optimizer(params, lr: float, cfg: Config, device: torch.device):
@@ -96,6 +107,8 @@ class Trainer:
         self.cur_nimg = 0
         self.step = 0
         self.lr_scale = 1.0  # halved by each divergence rollback, on top of the schedule
+        self.gamma_scale = 1.0  # of loss.r1_gamma / r2_gamma at this step (schedules.gamma_factor)
+        self.g_reals: list[tuple] = []  # rpgan: the D phase's (reals, labels) per micro-batch, for G
         self.batches = None
 
     # ----------------------------------------------------------------- randomness
@@ -114,9 +127,12 @@ class Trainer:
 
     def _d_loss(self, real, labels, fake, fake_labels, alpha, z):
         loss_cfg = self.cfg.loss
-        use_r1 = loss_cfg.r1_gamma > 0 and self.step % loss_cfg.r1_every == 0
+        lazy_step = self.step % loss_cfg.r1_every == 0
+        use_r1, use_r2 = loss_cfg.r1_gamma > 0 and lazy_step, loss_cfg.r2_gamma > 0 and lazy_step
         if use_r1:
             real = real.detach().requires_grad_(True)
+        if use_r2:
+            fake = fake.detach().requires_grad_(True)
         with autocast(self.precision, self.device):
             real_logits, _ = split_d_output(self.augment.view(self.D, "real")(real, labels))
             fake_logits, fake_aux = split_d_output(self.augment.view(self.D, "fake")(fake, fake_labels))
@@ -128,7 +144,10 @@ class Trainer:
                 loss = loss + loss_cfg.gp_weight * gp
             if use_r1:
                 r1 = r1_penalty(real_logits, real, self._grad_scale(self.scaler_D))
-                loss = loss + 0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every * r1
+                loss = loss + 0.5 * loss_cfg.r1_gamma * self.gamma_scale * loss_cfg.r1_every * r1
+            if use_r2:
+                r2 = r2_penalty(fake_logits, fake, self._grad_scale(self.scaler_D))
+                loss = loss + 0.5 * loss_cfg.r2_gamma * self.gamma_scale * loss_cfg.r1_every * r2
         self.stats.add_d(loss, real_logits, fake_logits)
         if self.hooks.d_loss is not None:
             loss = self.hooks.d_loss(self, loss)
@@ -142,9 +161,12 @@ class Trainer:
         accum, kept = self.cfg.train.grad_accum, []
         draws = self.draw(self.cur_nimg, salt=0)
         self.augment.begin(self.cur_nimg)
+        self.g_reals = []
         for micro in range(accum):
             real, labels = next(self.batches)
             self.augment.select(micro)
+            if self.cfg.loss.kind == "rpgan":
+                self.g_reals.append((real, labels))
             z, fake_labels, alpha = draws[micro]
             with self.accelerator.accumulate(self.G, self.D):
                 with torch.set_grad_enabled(keep_fakes), autocast(self.precision, self.device):
@@ -177,7 +199,7 @@ class Trainer:
                     with autocast(self.precision, self.device):
                         d_view = self.augment.view(self.D_plain, "g_fake")
                         logits, aux = split_d_output(d_view(fake, fake_labels))
-                        loss = g_loss(self.cfg.loss.kind, logits)
+                        loss = g_loss(self.cfg.loss.kind, logits, self._paired_real_logits(micro))
                         loss = loss + self._info_loss(aux, z)
                     if self.cfg.loss.mode_seeking:
                         loss = loss + self.cfg.loss.mode_seeking * mode_seeking_penalty(fake, z)
@@ -186,6 +208,13 @@ class Trainer:
         finally:
             self.D_plain.requires_grad_(True)
         self._optimizer_step(self.opt_G, self.scaler_G, self.G_plain, "G", measure)
+
+    @torch.no_grad()
+    def _paired_real_logits(self, micro: int):
+        """rpgan: D's logits for the reals paired with this micro-batch's fakes; None for other losses."""
+        if not self.g_reals:
+            return None
+        return split_d_output(self.augment.view(self.D_plain, "g_real")(*self.g_reals[micro]))[0]
 
     def _optimizer_step(self, optimizer, scaler: Scaler, model, name: str, measure: bool):
         if measure:  # gradient norms only at log steps: they cost a pass over all gradients
@@ -196,12 +225,10 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
 
     def set_learning_rates(self) -> None:
-        """The configured lrs x the schedule at this position x the rollback scale."""
-        o = self.cfg.optim
-        factor = self.lr_scale * lr_factor(o.lr_decay, self.cur_nimg, self.cfg.train.max_kimg, o.lr_final)
-        for optimizer, lr in ((self.opt_G, o.lr_g), (self.opt_D, o.lr_d)):
-            for group in optimizer.param_groups:
-                group["lr"] = lr * factor
+        """The configured lrs x the schedule at this position x the rollback scale; Adam's beta2 and the
+        penalty weights too, where they are scheduled (schedules.py)."""
+        set_optimizer_schedule(self.cfg, self.cur_nimg, self.lr_scale, (self.opt_G, self.opt_D))
+        self.gamma_scale = gamma_factor(self.cfg, self.cur_nimg)
 
     def train_step(self, measure: bool = False) -> None:
         """n_critic D updates, one G update, one EMA update."""
@@ -239,40 +266,12 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
     def gather_snapshot(self) -> Snapshot:
-        """Everything a bit-exact resume needs. Collective: gathers every rank's RNG streams."""
-        from accelerate.utils import gather_object
-
-        state = TrainState(step=self.step, cur_nimg=self.cur_nimg, lr_scale=self.lr_scale,
-                           world_size=self.world, config=self.cfg.to_dict(),
-                           fingerprint=self.cfg.fingerprint(),
-                           rng=gather_object([rng_state(self.device)]),
-                           scaler_g=self.scaler_G.state_dict(), scaler_d=self.scaler_D.state_dict(),
-                           **self.augment.state())
-        return Snapshot(**copied_to_cpu({
-            "generator": self.G_plain.state_dict(), "discriminator": self.D_plain.state_dict(),
-            "generator_ema": self.ema.state_dict(), "optimizer_g": self.opt_G.state_dict(),
-            "optimizer_d": self.opt_D.state_dict()}), state=state)
+        """Everything a bit-exact resume needs (trainer_state.py). Collective: gathers every rank's RNG."""
+        return snapshot_of(self)
 
     def restore(self, snapshot: Snapshot) -> None:
         """Continue from `snapshot` (any world size; the same one also continues each rank's RNG)."""
-        from ganscale.errors import UserError
-
-        state = snapshot.state
-        if state.fingerprint != self.cfg.fingerprint():
-            saved = state.config.get("model", {})
-            raise UserError(f"checkpoint model {saved.get('arch')!r} ({saved}) does not match this run's "
-                            f"model.* settings; resume with the same model config")
-        self.G_plain.load_state_dict(snapshot.generator)
-        self.D_plain.load_state_dict(snapshot.discriminator)
-        self.ema.load_state_dict(snapshot.generator_ema)
-        self.opt_G.load_state_dict(snapshot.optimizer_g)
-        self.opt_D.load_state_dict(snapshot.optimizer_d)
-        self.scaler_G.load_state_dict(state.scaler_g)
-        self.scaler_D.load_state_dict(state.scaler_d)
-        self.step, self.cur_nimg, self.lr_scale = state.step, state.cur_nimg, float(state.lr_scale)
-        self.augment.load_state(state.aug_p, state.aug_sums)
-        if len(state.rng) == self.world:
-            restore_rng(state.rng[self.rank], self.device)
+        restore_into(self, snapshot)
         self.start_data()
 
     def rollback(self, snapshot: Snapshot) -> None:

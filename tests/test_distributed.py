@@ -62,6 +62,8 @@ LR = 2e-4  # the presets' lr_g and lr_d
 # Adaptive augmentation that moves p within a short run: 96 images per adjustment / 0.5 kimg = 0.192;
 # the low target makes both adjustments go the same way (r_t is about 0.3, then 1, in these runs).
 AUG = ["aug.policy=translation,cutout,color", "aug.p=0.5", "aug.target=0.2", "aug.speed=0.5", "aug.every=3"]
+# mnist-r3gan (RpGAN + R1 + R2 at every step, the cosine schedules), narrowed to keep the launch cheap.
+R3GAN_SMALL = ["model.r3gan_widths=16,8,8", "model.r3gan_cardinality=2", "loss.r1_gamma=1", "loss.r2_gamma=1"]
 
 
 def kimg(steps: int) -> str:
@@ -123,6 +125,8 @@ def equivalence_jobs(d, processes: str, batch: str) -> list:
                     "loss.r1_every=2", float64=True))
     jobs.append(job(f"eq64-aug-{processes}", d(f"eq64-aug-{processes}"), batch, kimg(STEPS), *AUG,
                     "loss.r1_gamma=1", "loss.r1_every=2", float64=True))
+    jobs.append(job(f"eq32-rpgan-{processes}", d(f"eq32-rpgan-{processes}"), batch, kimg(STEPS), *R3GAN_SMALL,
+                    preset="mnist-r3gan"))
     return jobs
 
 
@@ -305,6 +309,21 @@ def test_augmentation_p_is_agreed_by_the_ranks_and_resumed_exactly(runs_abc):
     assert_ranks_identical(resumed)
     assert_bitwise(runs_abc.final("resume-aug"), runs_abc.final("eq64-aug-2"))
     assert read_state(latest_checkpoint_dir(runs_abc.run_dir("resume-aug"))).aug_p == p
+
+
+@pytest.mark.slow
+def test_rpgan_with_r1_and_r2_on_r3gan_two_processes_equal_one_process(runs_ab):
+    """RpGAN pairs real i with fake i inside each rank's batch; since a rank's batch is its contiguous
+    slice of the global batch (data and noise), that is the pairing by global position, so 2 processes x b
+    and 1 process x 2b train the same norm-free R3GAN, in float32 to 1e-5, R1 and R2 included (both in
+    D's single backward and all-reduce)."""
+    two, one = runs_ab.final("eq32-rpgan-2"), runs_ab.final("eq32-rpgan-1")
+    assert two["generator"]["stages.0.0.basis"].dtype == torch.float32
+    assert_close(two, one)
+    assert_ranks_identical(runs_ab.reports("eq32-rpgan-2"))
+    state = read_state(latest_checkpoint_dir(runs_ab.run_dir("eq32-rpgan-2")))
+    assert state.config["loss"]["kind"] == "rpgan" and state.config["loss"]["r1_every"] == 1
+    assert state.world_size == 2 and state.cur_nimg == STEPS * GLOBAL
 
 
 # --------------------------------------------------------------------------- 3. data shards

@@ -5,7 +5,15 @@ import math
 import pytest
 import torch
 
-from ganscale.losses import d_loss, g_loss, gradient_penalty, info_loss, mode_seeking_penalty, r1_penalty
+from ganscale.losses import (
+    d_loss,
+    g_loss,
+    gradient_penalty,
+    info_loss,
+    mode_seeking_penalty,
+    r1_penalty,
+    r2_penalty,
+)
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -107,3 +115,66 @@ def test_info_loss_is_cross_entropy_on_the_codes():
     expected = math.log(1 + math.exp(-4))
     assert math.isclose(info_loss(logits, torch.tensor([0, 1])).item(), expected, rel_tol=1e-5)
     assert info_loss(logits, torch.tensor([1, 0])).item() > 4
+
+
+def test_rpgan_pairs_real_and_fake_by_position():
+    """D: softplus(-(r_i - f_i)); G: softplus(-(f_i - r_i)), averaged over the pairs i (R3GAN's RpGAN)."""
+    assert d_loss("rpgan", REAL, FAKE).item() == pytest.approx(
+        mean([softplus(-(2.0 - 0.5)), softplus(-(-1.0 + 3.0))]), rel=1e-6)
+    assert g_loss("rpgan", FAKE, REAL).item() == pytest.approx(
+        mean([softplus(-(0.5 - 2.0)), softplus(-(-3.0 + 1.0))]), rel=1e-6)
+    # Pairing, not a mean over all combinations: swapping the fakes changes the value.
+    assert d_loss("rpgan", REAL, FAKE.flip(0)).item() != pytest.approx(d_loss("rpgan", REAL, FAKE).item())
+    with pytest.raises(ValueError, match="paired real logits"):
+        g_loss("rpgan", FAKE)
+
+
+def _per_sample_squared_gradient(critic, x):
+    """sum_i ||d D(x_i) / d x_i||^2 / N, one autograd call per sample (no batching shortcut)."""
+    total = 0.0
+    for i in range(len(x)):
+        xi = x[i:i + 1].detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(xi).sum(), xi)
+        total += grad.pow(2).sum().item()
+    return total / len(x)
+
+
+@pytest.mark.parametrize("which", ["r1", "r2"])
+def test_r1_and_r2_match_autograd_on_a_small_d(which):
+    """A linear D (input gradient w: penalty ||w||^2, gradient 2w) and a non-linear one (against one
+    autograd call per sample)."""
+    penalty = r1_penalty if which == "r1" else r2_penalty
+    w = torch.tensor([[0.5, -1.0], [2.0, 0.25]], requires_grad=True)
+
+    def linear(x):
+        return (x.flatten(1) * w.flatten()).sum(1) + 3.0
+
+    x = torch.randn(5, 1, 2, 2, requires_grad=True)
+    value = penalty(linear(x), x)
+    assert value.item() == pytest.approx(w.detach().pow(2).sum().item(), rel=1e-6)
+    value.backward()
+    assert torch.allclose(w.grad, 2 * w.detach())
+
+    v = torch.randn(4)
+
+    def nonlinear(x):
+        return torch.tanh(x.flatten(1) @ v) + (x.flatten(1) ** 2).sum(1)
+
+    x = torch.randn(6, 1, 2, 2, requires_grad=True)
+    expected = _per_sample_squared_gradient(nonlinear, x)
+    assert penalty(nonlinear(x), x).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_fp16_penalty_is_scaled_before_differentiating_and_unscaled_after():
+    """In float16 a gradient of 1e-8 flushes to zero; the loss scale (as the fp16 GradScaler's) keeps it
+    representable through the backward and is divided out in float32, so the penalty is right."""
+    x = torch.ones(4, 1, 1, 2, dtype=torch.float16, requires_grad=True)
+    tiny = torch.tensor(1e-4, dtype=torch.float16)
+
+    def logits():  # d logits / d x = 1e-4 * 1e-4 = 1e-8 per pixel, computed in float16
+        return ((x * tiny) * tiny).flatten(1).sum(1)
+
+    assert r1_penalty(logits(), x).item() == 0.0  # underflow without a scale
+    expected = 2 * (1e-4 * 1e-4) ** 2  # two pixels
+    assert r1_penalty(logits(), x, grad_scale=2.0**14).item() == pytest.approx(expected, rel=2e-3)
+    assert r2_penalty(logits(), x, grad_scale=2.0**14).item() == pytest.approx(expected, rel=2e-3)

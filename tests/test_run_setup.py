@@ -40,3 +40,29 @@ def test_evaluation_on_data_the_evaluator_cannot_score_is_refused_up_front(tmp_p
     with pytest.raises(UserError, match="eval.metrics=mnist: the MNIST evaluator scores grey digits"):
         load_config("mnist-dcgan-plain", overrides=[*colour, *overrides, "eval.metrics=mnist"])
     assert load_config("mnist-dcgan-plain", overrides=[*colour, *overrides]).eval.metrics == "auto"
+
+
+def _prepared(out, kind: str):
+    import numpy as np
+
+    from ganscale.data.prepared import PreparedWriter
+    from ganscale.files import atomic_path
+
+    with atomic_path(out, directory=True) as tmp:
+        writer = PreparedWriter(tmp, channels=3, resolution=32, labelled=False)
+        writer.add(np.zeros((4, 3, 32, 32), dtype=np.uint8))
+        writer.finish(source={"kind": kind})
+    return out
+
+
+@pytest.mark.parametrize("overrides", [["eval.at_end=true"], ["eval.every=5"]])
+def test_stacked_mnist_is_scored_by_its_modes(tmp_path, overrides):
+    """On a dataset prepared as stacked-mnist, `auto` picks the mode coverage; elsewhere it is refused."""
+    from ganscale.eval.choice import selected
+
+    stacked = [f"data.path={_prepared(tmp_path / 'stacked', 'stacked-mnist')}"]
+    cfg = load_config("stacked-mnist-r3gan", overrides=[*stacked, *overrides])
+    assert cfg.eval.num == 26000 and selected(cfg) == ("stacked-mnist",)
+    folder = [f"data.path={_prepared(tmp_path / 'faces', 'folder')}", "eval.metrics=stacked-mnist"]
+    with pytest.raises(UserError, match="eval.metrics=stacked-mnist: scores a dataset made by"):
+        load_config("mnist-dcgan-plain", overrides=[*folder, *overrides])

@@ -1,7 +1,8 @@
 """`ganscale evaluate --checkpoint PATH [--num 10000] [--metrics fid,kid,isc,prc] [--json]`: score G_ema.
 
-The metrics default to the run's own `eval.metrics` (auto: the MNIST evaluator on MNIST, Inception
-FID and KID elsewhere); the Inception reference defaults to the data the run trained on.
+The metrics default to the run's own `eval.metrics` (auto: the MNIST evaluator on MNIST, mode coverage
+on Stacked MNIST, Inception FID and KID elsewhere); the Inception reference defaults to the data the
+run trained on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ NAME = "evaluate"
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(NAME, help="score a generator (MNIST evaluator, Inception FID/KID/IS/PR)")
     add_generator_options(p)
-    p.add_argument("--num", type=int, default=10000, help="number of generated samples (default 10000)")
+    p.add_argument("--num", type=int, default=None, help="number of generated samples (default 10000; "
+                   "26000 for Stacked MNIST, the published protocol)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--metrics", default="", help="comma-separated: mnist, fid, kid, isc, prc, or auto "
@@ -28,6 +30,8 @@ def add_parser(subparsers) -> None:
                    "(default: eval.inception_weights, $GANSCALE_INCEPTION_WEIGHTS, torch hub's cache)")
     p.add_argument("--data-root", default="", help="MNIST root for the test-set reference "
                    "(default $GANSCALE_DATA)")
+    p.add_argument("--dataset", default=None, help="the prepared dataset the model was trained on "
+                   "(default: the checkpoint's data.path); a stacked-mnist one is scored by mode coverage")
 
 
 def evaluation_config(saved: dict, args):
@@ -36,6 +40,16 @@ def evaluation_config(saved: dict, args):
     from ganscale.eval.choice import check
 
     cfg = config_from_dict(saved)
+    if args.dataset is not None:  # the data the model was trained on, here (a one-line error if not one)
+        from ganscale.data.prepared import read_info
+
+        read_info(args.dataset)
+        cfg.data.name, cfg.data.path = "prepared", args.dataset
+    if args.num is None:
+        from ganscale.eval.choice import selected
+        from ganscale.eval.stacked_mnist import PROTOCOL_NUM
+
+        args.num = PROTOCOL_NUM if "stacked-mnist" in selected(cfg) else 10_000
     cfg.eval.num, cfg.eval.best = args.num, "auto"  # no checkpoint is kept here
     for field, value in (("metrics", args.metrics), ("reference", args.reference),
                          ("inception_weights", args.inception_weights)):
@@ -47,14 +61,14 @@ def evaluation_config(saved: dict, args):
 
 
 def run(args) -> int:
-    if not 2 <= args.num <= 100_000:
+    if args.num is not None and not 2 <= args.num <= 100_000:
         raise UserError(f"--num {args.num}: must be between 2 and 100000")
     from accelerate import Accelerator
 
     from ganscale.checkpoint import load_generator_weights
     from ganscale.devices import force_cpu
     from ganscale.eval import evaluate_generator, format_table, prepare_evaluation
-    from ganscale.models import build_generator
+    from ganscale.trained import build_generator
 
     saved, weights = load_generator_weights(args.checkpoint)
     cfg = evaluation_config(saved, args)

@@ -9,7 +9,8 @@ Which module does what:
 - `mnist_classifier`, `scores`, `mnist_metrics`: the frozen, SHA-256-pinned MNIST classifier, the maths
   in its feature space and its MNIST test-set reference (FID-MNIST and friends);
 - `inception_weights`, `inception`, `reference`, `inception_metrics`: Inception FID/KID/IS/PR through
-  torch-fidelity, its weights read without unpickling, the cached reference of a prepared dataset.
+  torch-fidelity, its weights read without unpickling, the cached reference of a prepared dataset;
+- `stacked_mnist`: modes covered and KL to uniform for datasets prepared as `stacked-mnist`.
 
 (`ganscale.sampling`, outside this package, is the general library that turns a generator into
 images and files.) Nothing heavy is imported here, so `ganscale.eval.choice` stays torch-free.
@@ -20,7 +21,8 @@ from __future__ import annotations
 METRIC_ORDER = ("fid", "kid", "kid_std", "classifier_score", "precision", "recall", "top_class_share",
                 "classes_present", "confident_share", "cond_accuracy",
                 "fid_inception", "kid_inception", "kid_inception_std", "isc_inception", "isc_inception_std",
-                "precision_inception", "recall_inception", "f_score_inception")
+                "precision_inception", "recall_inception", "f_score_inception", "modes", "kl", "real_modes",
+                "real_kl")
 
 __all__ = ["METRIC_ORDER", "digit_labels", "evaluate_generator", "format_table", "generate_sharded",
            "prepare_evaluation",

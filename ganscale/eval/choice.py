@@ -31,6 +31,7 @@ METRICS = {
     "isc": Metric("inception", {"isc_inception": True}),
     "prc": Metric("inception", {"f_score_inception": True, "precision_inception": True,
                                 "recall_inception": True}),
+    "stacked-mnist": Metric("stacked_mnist", {"kl": False, "modes": True}),
 }
 # evaluator -> (scoring function, preparing function): score(images, labels, cfg, names) -> dict runs
 # on the main process; prepare(cfg, names) runs before the first step (loads what it needs, so a
@@ -38,15 +39,19 @@ METRICS = {
 EVALUATORS = {
     "mnist": ("ganscale.eval.mnist_metrics:score", "ganscale.eval.mnist_metrics:prepare"),
     "inception": ("ganscale.eval.inception_metrics:score", "ganscale.eval.inception_metrics:prepare"),
+    "stacked_mnist": ("ganscale.eval.stacked_mnist:score_entry", "ganscale.eval.stacked_mnist:prepare_entry"),
 }
-AUTO_MNIST, AUTO_OTHER = ("mnist",), ("fid", "kid")
+AUTO_MNIST, AUTO_OTHER, AUTO_STACKED = ("mnist",), ("fid", "kid"), ("stacked-mnist",)
 
 
 def selected(cfg) -> tuple[str, ...]:
-    """eval.metrics as names; `auto`: the MNIST evaluator on MNIST, Inception FID and KID elsewhere."""
+    """eval.metrics as names; `auto`: the MNIST evaluator on MNIST, mode coverage on Stacked MNIST,
+    Inception FID and KID elsewhere."""
     text = cfg.eval.metrics.strip()
     if text == "auto":
-        return AUTO_MNIST if cfg.data.name == "mnist" else AUTO_OTHER
+        if cfg.data.name == "mnist":
+            return AUTO_MNIST
+        return AUTO_STACKED if is_stacked_mnist(cfg.data.path) else AUTO_OTHER
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
@@ -84,6 +89,13 @@ def by_evaluator(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return groups
 
 
+def is_stacked_mnist(path: str) -> bool:
+    """A dataset made by `ganscale prepare stacked-mnist` (its dataset.json says so; json only)."""
+    from ganscale.data.prepared import is_prepared, read_info
+
+    return bool(path) and is_prepared(path) and read_info(path).source.get("kind") == "stacked-mnist"
+
+
 def check(cfg) -> None:
     """Can the chosen metrics score this data? Static facts only (no files, no network, no torch)."""
     names = selected(cfg)
@@ -92,6 +104,9 @@ def check(cfg) -> None:
     if "mnist" in names and channels != 1:
         raise UserError(f"eval.metrics=mnist: the MNIST evaluator scores grey digits (1 channel) against "
                         f"the MNIST test set, and this data has {channels}; use eval.metrics=fid,kid,isc,prc")
+    if "stacked-mnist" in names and not is_stacked_mnist(cfg.data.path):
+        raise UserError(f"eval.metrics=stacked-mnist: scores a dataset made by `ganscale prepare "
+                        f"stacked-mnist`, not data.path={cfg.data.path or '(MNIST)'}")
     inception = [n for n in names if METRICS[n].evaluator == "inception"]
     if inception and channels not in (1, 3):
         raise UserError(f"eval.metrics={','.join(inception)}: Inception takes RGB (3 channels; grey is "

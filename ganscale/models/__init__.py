@@ -6,7 +6,7 @@ Losses, sampling and export rely only on this contract (`contract.py`, documente
 `model.arch` is a built-in name or a user's `package.module:factory`.
 """
 
-from ganscale.models import cgan, dcgan, dcgan64, keras_dcgan, mlp  # noqa: F401  (imported to register)
+from ganscale.models import cgan, dcgan, dcgan64, keras_dcgan, mlp, r3gan  # noqa: F401  (imported to register)
 from ganscale.models.common import init_weights, plain_activations
 from ganscale.models.contract import latent_code, require_output, split_d_output
 from ganscale.models.registry import BUILDERS, build_models, check_model, register

@@ -21,16 +21,18 @@ Init = Callable[[nn.Module], None]
 BUILDERS: dict[str, Builder] = {}
 SUPPORT: dict[str, Support] = {}
 INITS: dict[str, Init] = {}
+CHECKS: dict[str, Callable] = {}  # arch-specific config checks, run by check_model
 
 
 def register(arch: str, *, resolutions: tuple[int, ...] | None = None,
-             channels: tuple[int, ...] | None = None, conditional: bool = False,
+             channels: tuple[int, ...] | None = None, conditional: bool | None = False,
              options: tuple[str, ...] = (), pixel_range: tuple[float, float] = (-1.0, 1.0),
-             init: Init = init_weights) -> Callable[[Builder], Builder]:
+             init: Init = init_weights, check: Callable | None = None) -> Callable[[Builder], Builder]:
     """Decorate `build(cfg) -> (G, D)` and declare what the arch supports (None: any value).
 
-    `init` is applied to every module of G and D after building. A duplicate name is a programming
-    error, caught at import.
+    `init` is applied to every module of G and D after building. `check(model_cfg)` raises a
+    UserError for settings of the arch's own that it cannot build (called by config validation, so
+    before anything runs). A duplicate name is a programming error, caught at import.
     """
 
     def deco(fn: Builder) -> Builder:
@@ -39,6 +41,8 @@ def register(arch: str, *, resolutions: tuple[int, ...] | None = None,
         BUILDERS[arch] = fn
         SUPPORT[arch] = Support(resolutions, channels, conditional, options, pixel_range)
         INITS[arch] = init
+        if check is not None:
+            CHECKS[arch] = check
         return fn
 
     return deco
@@ -60,6 +64,8 @@ def check_model(cfg) -> None:
     else:
         raise _not_allowed(m.arch)
     check_support(m.arch, support, m, SUPPORT)
+    if m.arch in CHECKS:
+        CHECKS[m.arch](m)
     if m.conditioning == "clusters" and (support.conditional is False or cfg.data.loader == "dataloader"):
         raise UserError(f"model.conditioning=clusters needs arch {conditional_archs(SUPPORT)} and "
                         f"a prepared dataset, not data.loader=dataloader (got {m.arch}, {cfg.data.loader})")
