@@ -39,9 +39,6 @@ def validate(cfg: Config) -> None:
                         "so the batch size must be even")
     if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
         raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
-    from ganscale.eval.choice import check as check_metrics  # torch-free
-
-    check_metrics(cfg)  # can the chosen metrics score this data: refused now, not after the training
     if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:
         raise UserError("train.grad_accum>1 with fp16 is not supported; use bf16 or grad_accum=1")
     # Last and imported here: every other mistake is reported before torch loads. The arch declares
@@ -52,6 +49,9 @@ def validate(cfg: Config) -> None:
     if cfg.data.name == "mnist" and m.channels != 1:  # after the arch's own, more specific, message
         raise UserError(f"model.channels={m.channels}: MNIST is grey (1 channel); prepare a colour "
                         "dataset and set data.path=DIR for 3")
+    from ganscale.eval.choice import check as check_metrics
+
+    check_metrics(cfg)  # can the chosen metrics score this data: refused now, not after the training
 
 
 def _check_aug(aug: AugConfig) -> None:
