@@ -66,3 +66,21 @@ def test_stacked_mnist_is_scored_by_its_modes(tmp_path, overrides):
     folder = [f"data.path={_prepared(tmp_path / 'faces', 'folder')}", "eval.metrics=stacked-mnist"]
     with pytest.raises(UserError, match="eval.metrics=stacked-mnist: scores a dataset made by"):
         load_config("mnist-dcgan-plain", overrides=[*folder, *overrides])
+
+
+def test_a_prepared_mnist_subset_is_scored_by_the_mnist_evaluator(tmp_path):
+    """`ganscale prepare mnist --max-images N` is still MNIST: auto keeps FID-MNIST for it."""
+    import numpy as np
+
+    from ganscale.data.prepared import PreparedWriter
+    from ganscale.eval.choice import selected
+    from ganscale.files import atomic_path
+
+    with atomic_path(tmp_path / "subset", directory=True) as tmp:
+        writer = PreparedWriter(tmp, channels=1, resolution=28, labelled=False)
+        writer.add(np.zeros((4, 1, 28, 28), dtype=np.uint8))
+        writer.finish(source={"kind": "named", "location": "mnist"})
+    cfg = load_config("mnist-dcgan-plain", overrides=[f"data.path={tmp_path / 'subset'}", "eval.at_end=true"])
+    assert selected(cfg) == ("mnist",)
+    other = load_config("mnist-dcgan-plain", overrides=[f"data.path={_prepared(tmp_path / 'x', 'folder')}"])
+    assert selected(other) == ("fid", "kid")

@@ -49,7 +49,7 @@ def selected(cfg) -> tuple[str, ...]:
     Inception FID and KID elsewhere."""
     text = cfg.eval.metrics.strip()
     if text == "auto":
-        if cfg.data.name == "mnist":
+        if cfg.data.name == "mnist" or is_mnist(cfg.data.path):
             return AUTO_MNIST
         return AUTO_STACKED if is_stacked_mnist(cfg.data.path) else AUTO_OTHER
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
@@ -89,11 +89,21 @@ def by_evaluator(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def is_stacked_mnist(path: str) -> bool:
-    """A dataset made by `ganscale prepare stacked-mnist` (its dataset.json says so; json only)."""
+def _source(path: str) -> dict:
     from ganscale.data.prepared import is_prepared, read_info
 
-    return bool(path) and is_prepared(path) and read_info(path).source.get("kind") == "stacked-mnist"
+    return read_info(path).source if path and is_prepared(path) else {}
+
+
+def is_mnist(path: str) -> bool:
+    """MNIST prepared by `ganscale prepare mnist` (a subset with --max-images, say): FID-MNIST's home."""
+    source = _source(path)
+    return source.get("kind") == "named" and str(source.get("location", "")).split(":")[0] == "mnist"
+
+
+def is_stacked_mnist(path: str) -> bool:
+    """A dataset made by `ganscale prepare stacked-mnist` (its dataset.json says so; json only)."""
+    return _source(path).get("kind") == "stacked-mnist"
 
 
 def check(cfg) -> None:
