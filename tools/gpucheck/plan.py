@@ -26,6 +26,9 @@ STEP_SHARES = {"train": 0.30, "bench": 0.52, "evaluate": 0.10, "profile": 0.08}
 # The dry run trains cluster-conditioned presets on digit labels: k-means over 60k images costs about
 # 20 CPU-seconds per process, more than all the rest of a tiny run.
 DRY_RUN_CLUSTER_OVERRIDES = ("model.conditioning=labels", "model.num_classes=10")
+# ... and R3GAN presets narrow: the GPU configurations (20M parameters, R1 and R2 every step) take
+# minutes per CPU step at full width; the code paths are the same at width 16.
+DRY_RUN_R3GAN_OVERRIDES = ("model.r3gan_widths=16", "model.r3gan_blocks=1", "model.r3gan_cardinality=2")
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ def dry_run_plan(repo: Path, budget_s: float) -> Plan:
         model = preset_settings(repo, cell.preset).get("model", {})
         if model.get("conditioning") == "clusters" and not cell.skip:
             cell = replace(cell, overrides=cell.overrides + DRY_RUN_CLUSTER_OVERRIDES)
+        if model.get("arch") == "r3gan":
+            cell = replace(cell, overrides=cell.overrides + DRY_RUN_R3GAN_OVERRIDES)
         cells.append(cell)
     first, *rest = bench_runs(mnist_presets(repo, presets))
     bench = [replace(first, batches=(16,), precisions=("no",)),
