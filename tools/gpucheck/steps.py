@@ -109,7 +109,8 @@ def evaluated_run(train: dict) -> str | None:
 
 
 def _evaluate_argvs(ctx: Context, plan: Plan, run_dir: str, gpus: int) -> list[tuple[str, list[str]]]:
-    args = ["evaluate", "--checkpoint", run_dir, "--num", str(plan.eval_num), "--json"]
+    # The MNIST evaluator (a GPU machine has no Inception weights and cannot download them).
+    args = ["evaluate", "--checkpoint", run_dir, "--num", str(plan.eval_num), "--metrics", "mnist", "--json"]
     argvs = [("cold: computes the MNIST reference statistics" if i == 0 else "warm: reference statistics "
               "cached", ctx.ganscale(*args)) for i in range(plan.eval_runs)]
     if gpus >= 2:  # one process per GPU: the shards are generated in parallel and gathered
