@@ -7,6 +7,8 @@ $GANSCALE_CACHE, else ~/.cache/ganscale), so there is one data path, not two.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import os
@@ -39,13 +41,28 @@ def training_dataset(data: DataConfig, model: ModelConfig) -> Path:
     if data.name == "prepared":
         return Path(data.path)
     out = mnist_dir(data, model.image_size)
-    if not is_prepared(out):
-        from ganscale.data.prepare import prepare
+    if is_prepared(out):
+        return out
+    from ganscale.data.prepare import prepare
+    from ganscale.files import ensure_dir
 
-        load_mnist(data.root, train=True, download=data.download)  # download, or the one-line error
-        prepare("mnist", out, resolution=model.image_size, channels=1, root=str(resolve_root(data.root)),
-                progress=False, command="ganscale train (MNIST prepared on first use)")
+    with _exclusive(ensure_dir(out.parent) / f".{out.name}.lock"):
+        if not is_prepared(out):  # another run (another node on a shared disk) may have made it meanwhile
+            load_mnist(data.root, train=True, download=data.download)  # download, or the one-line error
+            prepare("mnist", out, resolution=model.image_size, channels=1, root=str(resolve_root(data.root)),
+                    progress=False, command="ganscale train (MNIST prepared on first use)")
     return out
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """One process at a time prepares a cache entry; the others wait, then find it made."""
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def dataset_labels(prepared: PreparedDataset, model: ModelConfig, seed: int, rank: int,
