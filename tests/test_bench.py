@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ganscale.bench import Case, Result, Runner, format_table, measure_group
-from tests.helpers import assert_ok, run_cli
+from tests.helpers import assert_ok, run_cli, write_prepared
 
 TINY_BENCH = ["--steps", "2", "--warmup", "1", "--repeats", "1"]
 
@@ -49,7 +49,25 @@ def test_bench_without_baseline_has_no_speedup(cli_env, tmp_path):
     assert "repeat 1/1" not in result.stdout  # --quiet: the table only
 
 
+@pytest.mark.slow
+def test_bench_of_a_prepared_dataset_preset_takes_overrides_and_skips_the_textbook(cli_env, tmp_path):
+    """stacked-mnist-r3gan trains on data.path: --set points it at a dataset (and narrows the net);
+    the textbook loop reads MNIST only, so there is no speed-up to report."""
+    write_prepared(tmp_path / "stacked", count=64, channels=3, resolution=32)
+    out = tmp_path / "bench.json"
+    result = run_cli(["bench", "--preset", "stacked-mnist-r3gan", "--batch-size", "4", *TINY_BENCH,
+                      "--set", f"data.path={tmp_path / 'stacked'}", "model.r3gan_widths=16",
+                      "--json", str(out)], cli_env)
+    assert_ok(result)
+    report = json.loads(out.read_text())
+    assert [(r["runner"], r["preset"]) for r in report["results"]] == [("ganscale", "stacked-mnist-r3gan")]
+    assert report["results"][0]["img_per_s"] > 0 and report["results"][0]["speedup"] is None
+    assert report["settings"]["overrides"] == [f"data.path={tmp_path / 'stacked'}", "model.r3gan_widths=16"]
+    assert "no textbook run" in result.stdout
+
+
 @pytest.mark.parametrize("bad", [
+    ["--set", "train.nope=1"], ["--set", "model.arch=nope"], ["--set", "data.path=/no/such/dataset"],
     ["--batch-size", "0"], ["--batch-size", "x"], ["--precision", "fp32"], ["--data", "gpu"],
     ["--compile", "yes"], ["--preset", "nope"], ["--steps", "-1"], ["--repeats", "0"],
     ["--target-seconds", "0"], ["--retry-above", "x"], ["--json", "/no/such/dir/out.json"], ["--batch-size"],

@@ -22,18 +22,26 @@ DEFAULT_BATCH = {"mnist-dcgan-plain": 128, "mnist-dcgan64": 64}
 DEFAULT_PRESETS = ("mnist-dcgan-plain", "mnist-dcgan64")
 
 
-def default_batches(preset: str) -> list[int]:
+def default_batches(preset: str, overrides: tuple[str, ...] = ()) -> list[int]:
     if preset in DEFAULT_BATCH:
         return [DEFAULT_BATCH[preset]]
     from ganscale.config import load_config
 
-    return [load_config(preset).train.batch_size]
+    return [load_config(preset, overrides=overrides).train.batch_size]
 
 
-def _group(preset: str, batch: int, precisions, data_paths, compiles,
-           baseline: bool) -> tuple[list[Spec], list[Result]]:
+def reads_mnist(preset: str, overrides: tuple[str, ...] = ()) -> bool:
+    """Whether the run trains on torchvision MNIST, the only data the textbook loop can read."""
+    from ganscale.config import load_config
+
+    return not load_config(preset, overrides=overrides).data.path
+
+
+def _group(preset: str, batch: int, precisions, data_paths, compiles, baseline: bool,
+           overrides: tuple[str, ...] = ()) -> tuple[list[Spec], list[Result]]:
     """One group's runners: every ganscale case, then (with `baseline`) the textbook loop last."""
-    cases = [Case(preset, batch, p, d, c) for p in precisions for d in data_paths for c in compiles]
+    cases = [Case(preset, batch, p, d, c, overrides)
+             for p in precisions for d in data_paths for c in compiles]
     specs = [Spec("ganscale", case) for case in cases]
     results = [Result.of("ganscale", case) for case in cases]
     if baseline:
@@ -52,21 +60,30 @@ def _set_speedups(group: list[Result]) -> None:
 
 def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: int | None = None,
               warmup: int = 2, repeats: int = 3, baseline: bool = True, target_s: float = 6.0,
-              retry_above: float | None = None, log: Callable[[str], None] = print) -> dict:
-    """Measure the grid; returns the JSON-able report (see `docs/benchmarks.md`)."""
+              retry_above: float | None = None, overrides: tuple[str, ...] = (),
+              log: Callable[[str], None] = print) -> dict:
+    """Measure the grid; returns the JSON-able report (see `docs/benchmarks.md`).
+
+    `overrides` go to every ganscale runner. A preset that trains on a prepared dataset (data.path)
+    gets no textbook run: that loop reads torchvision MNIST only, so a speed-up would compare
+    different data.
+    """
     load_start, started = load_avg(), time.time()
     results: list[Result] = []
     info: dict = {}
     for preset in presets:
-        for batch in batch_sizes or default_batches(preset):
-            specs, group = _group(preset, batch, precisions, data_paths, compiles, baseline)
+        with_textbook = baseline and reads_mnist(preset, overrides)
+        if baseline and not with_textbook:
+            log(f"{preset}: trains on data.path, which the textbook loop cannot read; no textbook run")
+        for batch in batch_sizes or default_batches(preset, overrides):
+            specs, group = _group(preset, batch, precisions, data_paths, compiles, with_textbook, overrides)
             log(f"{preset} batch {batch}: {len(specs)} runner(s), one process each")
             info = measure_specs(specs, group, steps=steps, warmup=warmup, repeats=repeats, target_s=target_s,
                                  log=log, retry_above=retry_above)
-            if baseline:
+            if with_textbook:
                 _set_speedups(group)
             results.extend(group)
     settings = {"steps": steps if steps else "auto", "warmup": warmup, "repeats": repeats,
                 "target_s": target_s, "retry_above": retry_above, "baseline": baseline,
-                "textbook_workers": TEXTBOOK_WORKERS}
+                "textbook_workers": TEXTBOOK_WORKERS, "overrides": list(overrides)}
     return bench_report(results, info, settings, load_start, started)

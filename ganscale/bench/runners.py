@@ -30,6 +30,7 @@ class Case:
     precision: str = "no"
     data: str = "tensor"
     compile: str = "off"
+    overrides: tuple[str, ...] = ()  # the user's `section.key=value`s (e.g. data.path), before the grid's
 
     @property
     def key(self) -> str:
@@ -88,8 +89,9 @@ class GanscaleRunner(Runner):
         from ganscale.run import build_accelerator
         from ganscale.trainer import Trainer
 
-        overrides = [f"train.batch_size={case.batch_size}", f"train.mixed_precision='{case.precision}'",
-                     f"data.loader={case.data}", f"train.compile={str(case.compile == 'on').lower()}",
+        overrides = [*case.overrides, f"train.batch_size={case.batch_size}",
+                     f"train.mixed_precision='{case.precision}'", f"data.loader={case.data}",
+                     f"train.compile={str(case.compile == 'on').lower()}",
                      "log.tracker=none", "log.progress=false"]
         self.cfg = load_config(case.preset, overrides=overrides)
         self.accelerator = build_accelerator(self.cfg)
@@ -118,7 +120,7 @@ class TextbookRunner(Runner):
 
         from ganscale.config import load_config
         from ganscale.data import torchvision_mnist
-        from ganscale.models import build_models
+        from ganscale.models import build_models, split_d_output
 
         batch_size = case.batch_size
         cfg = load_config(case.preset, overrides=[f"train.batch_size={batch_size}"])
@@ -128,6 +130,8 @@ class TextbookRunner(Runner):
         generator, discriminator = build_models(cfg.model)
         self.G, self.D = generator.to(device), discriminator.to(device)
         self.criterion = nn.BCEWithLogitsLoss()
+        # any D of the model contract (a logits tensor, or logits and auxiliary outputs)
+        self.logits = lambda images, labels: split_d_output(self.D(images, labels))[0]
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas)
@@ -158,14 +162,14 @@ class TextbookRunner(Runner):
         # (1) D: maximise log D(x) + log(1 - D(G(z)))
         self.D.zero_grad()
         label = torch.full((b,), 1.0, dtype=real.dtype, device=device)
-        output = self.D(real, labels)
+        output = self.logits(real, labels)
         err_d_real = self.criterion(output, label)
         err_d_real.backward()
         d_x = output.sigmoid().mean().item()
         noise = torch.randn(b, self.cfg.model.z_dim, device=device)
         fake = self.G(noise, fake_labels)
         label.fill_(0.0)
-        output = self.D(fake.detach(), fake_labels)
+        output = self.logits(fake.detach(), fake_labels)
         err_d_fake = self.criterion(output, label)
         err_d_fake.backward()
         d_g_z1 = output.sigmoid().mean().item()
@@ -174,7 +178,7 @@ class TextbookRunner(Runner):
         # (2) G: maximise log D(G(z)), on the same fake
         self.G.zero_grad()
         label.fill_(1.0)
-        output = self.D(fake, fake_labels)
+        output = self.logits(fake, fake_labels)
         err_g = self.criterion(output, label)
         err_g.backward()
         d_g_z2 = output.sigmoid().mean().item()
