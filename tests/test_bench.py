@@ -66,6 +66,16 @@ def test_bench_of_a_prepared_dataset_preset_takes_overrides_and_skips_the_textbo
     assert "no textbook run" in result.stdout
 
 
+def test_textbook_runs_only_where_it_does_the_same_work(tmp_path):
+    from ganscale.bench.grid import textbook_mismatch
+
+    assert textbook_mismatch("mnist-dcgan-plain") is None
+    assert "loss.kind=rpgan (r1_gamma 1, r2_gamma 1)" in textbook_mismatch("mnist-r3gan")
+    assert "r1_gamma 2" in textbook_mismatch("mnist-dcgan-plain", ("loss.r1_gamma=2",))
+    write_prepared(tmp_path / "rgb", count=8, channels=3, resolution=32)
+    assert "data.path" in textbook_mismatch("cifar10-dcgan", (f"data.path={tmp_path / 'rgb'}",))
+
+
 @pytest.mark.parametrize("bad", [
     ["--set", "train.nope=1"], ["--set", "model.arch=nope"], ["--set", "data.path=/no/such/dataset"],
     ["--batch-size", "0"], ["--batch-size", "x"], ["--precision", "fp32"], ["--data", "gpu"],
