@@ -107,7 +107,9 @@ def evaluate_and_keep_best(trainer, checkpointer, tracker) -> dict | None:
     if trainer.accelerator.num_processes > 1:
         broadcast_object_list(shared, from_process=0)
     metrics = shared[0]
-    tracker.log({f"eval/{name}": value for name, value in metrics.items()}, trainer.step)
+    # kimg beside the results, so metrics.jsonl reads as a curve against images seen
+    results = {f"eval/{name}": value for name, value in metrics.items()}
+    tracker.log({**results, "kimg": trainer.cur_nimg / 1000}, trainer.step)
     key, higher_is_better = best_key(cfg)
     trainer.accelerator.print(f"kimg {trainer.cur_nimg / 1000:.1f}: {_headline(metrics, key)}")
     checkpointer.save_best(trainer, metrics, key, higher_is_better)

@@ -3,6 +3,8 @@
 import json
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from tools import curve
 
 
@@ -27,6 +29,13 @@ def test_one_polyline_per_run_and_key_through_every_point(tmp_path, capsys):
     xs = [float(p.split(",")[0]) for p in lines[0].get("points").split()]
     assert xs == sorted(xs) and len(set(xs)) == 3  # kimg grows left to right
     assert "wrote" in capsys.readouterr().out
+
+
+def test_records_with_only_a_step_are_placed_between_the_logged_kimg(tmp_path):
+    run = _write(tmp_path / "metrics.jsonl", [
+        {"step": 50, "kimg": 3.2, "loss_D": 1.0}, {"step": 100, "kimg": 6.4, "loss_D": 0.9},
+        {"step": 75, "eval/kl": 2.0}, {"step": 100, "eval/kl": 1.0}, {"step": 500, "eval/kl": 0.5}])
+    assert curve.read_points(run, "eval/kl") == [(pytest.approx(4.8), 2.0), (6.4, 1.0)]  # 500: unknown
 
 
 def test_missing_file_or_key_is_exit_2(tmp_path, capsys):

@@ -30,6 +30,7 @@ def test_training_evaluates_at_the_end_and_keeps_the_best(trained):
     evals = [row for row in rows if "eval/fid" in row]
     assert len(evals) == 1 and evals[0]["eval/fid"] > 0
     assert 0 <= evals[0]["eval/cond_accuracy"] <= 1
+    assert evals[0]["kimg"] == 0.32  # where on the curve this evaluation sits
     best = list((run_dir / "best").iterdir())
     assert [p.name for p in best] == ["kimg-000000.320"]
     assert json.loads((best[0] / "state.json").read_text())["metrics"]["fid"] == evals[0]["eval/fid"]

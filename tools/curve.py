@@ -21,13 +21,30 @@ WIDTH, HEIGHT, MARGIN = 640, 360, 56
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
 
 
+def _kimg_of(records: list[dict]):
+    """step -> kimg, from the records that log both: exact where logged, linear between (a constant
+    batch), for records that carry only the step (evaluations of runs before kimg was logged there)."""
+    known = sorted({(r["step"], float(r["kimg"])) for r in records if "step" in r and "kimg" in r})
+
+    def kimg(record: dict) -> float | None:
+        if "kimg" in record:
+            return float(record["kimg"])
+        step = record.get("step")
+        for (s0, k0), (s1, k1) in zip(known, known[1:], strict=False):
+            if step is not None and s0 <= step <= s1:
+                return k0 + (k1 - k0) * (step - s0) / (s1 - s0 or 1)
+        return None
+    return kimg
+
+
 def read_points(path: Path, key: str) -> list[tuple[float, float]]:
     """(kimg, value) of every record of `path` that has `key`, in file order."""
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kimg = _kimg_of(records)
     points = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
-        if key in record and "kimg" in record and math.isfinite(float(record[key])):
-            points.append((float(record["kimg"]), float(record[key])))
+    for record in records:
+        if key in record and kimg(record) is not None and math.isfinite(float(record[key])):
+            points.append((kimg(record), float(record[key])))
     return points
 
 
