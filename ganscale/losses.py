@@ -16,6 +16,17 @@ from ganscale.models.contract import split_d_output
 LOSS_KINDS = ("nonsaturating", "minimax", "lsgan", "hinge", "wgan-gp", "rpgan")
 
 
+def logits_for_stats(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor):
+    """The logits D(x) / D(G(z)) and the accuracies are read from (stats.py).
+
+    RpGAN scores only differences: a shift of every logit changes nothing, and raw logits drift far
+    from 0 (sigmoid reads 0.00 for real and fake alike). Its statistics read the paired differences
+    instead, so D(x) is the share of pairs in which D ranks the real image above its fake.
+    """
+    real, fake = real_logits.detach(), fake_logits.detach()
+    return (real - fake, fake - real) if kind == "rpgan" else (real, fake)
+
+
 def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """D's loss: real should score high (label 1), fake low (label 0).
 

@@ -41,6 +41,7 @@ from ganscale.losses import (
     g_loss,
     gradient_penalty,
     info_loss,
+    logits_for_stats,
     mode_seeking_penalty,
     r1_penalty,
     r2_penalty,
@@ -148,7 +149,7 @@ class Trainer:
             if use_r2:
                 r2 = r2_penalty(fake_logits, fake, self._grad_scale(self.scaler_D))
                 loss = loss + 0.5 * loss_cfg.r2_gamma * self.gamma_scale * loss_cfg.r1_every * r2
-        self.stats.add_d(loss, real_logits, fake_logits)
+        self.stats.add_d(loss, *logits_for_stats(loss_cfg.kind, real_logits, fake_logits))
         if self.hooks.d_loss is not None:
             loss = self.hooks.d_loss(self, loss)
         return loss

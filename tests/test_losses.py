@@ -10,6 +10,7 @@ from ganscale.losses import (
     g_loss,
     gradient_penalty,
     info_loss,
+    logits_for_stats,
     mode_seeking_penalty,
     r1_penalty,
     r2_penalty,
@@ -178,3 +179,21 @@ def test_fp16_penalty_is_scaled_before_differentiating_and_unscaled_after():
     expected = 2 * (1e-4 * 1e-4) ** 2  # two pixels
     assert r1_penalty(logits(), x, grad_scale=2.0**14).item() == pytest.approx(expected, rel=2e-3)
     assert r2_penalty(logits(), x, grad_scale=2.0**14).item() == pytest.approx(expected, rel=2e-3)
+
+
+def test_rpgan_statistics_read_the_paired_differences():
+    """A shift of every logit leaves RpGAN unchanged, so must its D(x) / accuracies; other losses
+    read the raw logits."""
+    from ganscale.stats import StepStats
+
+    real, fake = torch.tensor([-50.0, -49.0, -52.0]), torch.tensor([-51.0, -51.0, -51.0])
+    r, f = logits_for_stats("rpgan", real, fake)
+    assert torch.equal(r, real - fake) and torch.equal(f, fake - real)
+    stats = StepStats(torch.device("cpu"))
+    stats.add_d(d_loss("rpgan", real, fake), r, f)
+    sums = dict(zip(("loss_D", "D_x", "D_G_z", "acc_real", "acc_fake"), stats.sums[:5].tolist(), strict=True))
+    assert sums["D_x"] == pytest.approx(torch.sigmoid(torch.tensor([1.0, 2.0, -1.0])).mean().item())
+    assert sums["D_x"] + sums["D_G_z"] == pytest.approx(1.0)
+    assert sums["acc_real"] == sums["acc_fake"] == pytest.approx(2 / 3)  # two of three pairs ranked right
+    raw = logits_for_stats("nonsaturating", real, fake)
+    assert torch.equal(raw[0], real) and torch.equal(raw[1], fake)
