@@ -193,3 +193,17 @@ def test_ceiling_uniform_noise_scores_terribly(evaluator, reference):
     assert result["fid"] > 1000, result  # measured: 9202 on 10k noise images
     assert result["precision"] < 0.01, result
     assert result["recall"] < 0.01, result
+
+
+def test_generated_images_are_clamped_to_the_pixel_range_before_scoring(reference, train_subset, mnist_root):
+    """A linear output layer (R3GAN) overshoots [-1, 1]; generated images are scored as the pixels
+    they become, while evaluate_images itself still refuses an out-of-range input."""
+    from ganscale.eval import score_images
+
+    images = train_subset[0][:2000]
+    over = images * 1.5
+    assert float(over.min()) < -1.4
+    assert score_images(over, None, 28, str(mnist_root)) == score_images(over.clamp(-1, 1), None, 28,
+                                                                         str(mnist_root))
+    with pytest.raises(UserError, match="range over"):
+        evaluate_images(over, load_evaluator("cpu"), reference)

@@ -38,7 +38,11 @@ def __getattr__(name: str):
 
 
 def score_images(images, labels, image_size: int, data_root: str = "") -> dict[str, float]:
-    """All MNIST-evaluator metrics against the MNIST test set, seen through the same resize as the images."""
+    """All MNIST-evaluator metrics against the MNIST test set, seen through the same resize as the images.
+
+    Generated images are clamped to [-1, 1] first, as where they become pixels (sample grids, the
+    Inception and Stacked-MNIST paths): a linear output layer (R3GAN's) overshoots a little.
+    """
     from ganscale.devices import best_device
     from ganscale.eval.mnist_classifier import load_evaluator, resize_for_evaluator
     from ganscale.eval.scores import evaluate_images, reference_stats
@@ -46,7 +50,7 @@ def score_images(images, labels, image_size: int, data_root: str = "") -> dict[s
     device = best_device()
     evaluator = load_evaluator(device)
     reference = reference_stats(evaluator, data_root, image_size=image_size)
-    return evaluate_images(resize_for_evaluator(images), evaluator, reference, labels)
+    return evaluate_images(resize_for_evaluator(images.clamp(-1.0, 1.0)), evaluator, reference, labels)
 
 
 def prepare_evaluation(cfg, accelerator=None) -> None:
