@@ -76,6 +76,21 @@ def test_textbook_runs_only_where_it_does_the_same_work(tmp_path):
     assert "data.path" in textbook_mismatch("cifar10-dcgan", (f"data.path={tmp_path / 'rgb'}",))
 
 
+def test_the_textbook_trains_the_same_overridden_model(mnist_root, monkeypatch):
+    """--set reaches the textbook runner too: both loops time the same (here narrower) G and D."""
+    from ganscale.bench.grid import _group
+    from ganscale.bench.runners import TextbookRunner
+
+    monkeypatch.setenv("GANSCALE_DATA", str(mnist_root))
+    specs, _ = _group("mnist-dcgan-plain", 8, ["no"], ["tensor"], ["off"], True, ("model.g_width=16",))
+    assert [spec.case.overrides for spec in specs] == [("model.g_width=16",)] * 2
+    textbook = TextbookRunner(specs[-1].case)
+    try:
+        assert textbook.cfg.model.g_width == 16
+    finally:
+        textbook.close()
+
+
 @pytest.mark.parametrize("bad", [
     ["--set", "train.nope=1"], ["--set", "model.arch=nope"], ["--set", "data.path=/no/such/dataset"],
     ["--batch-size", "0"], ["--batch-size", "x"], ["--precision", "fp32"], ["--data", "gpu"],

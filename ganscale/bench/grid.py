@@ -55,7 +55,7 @@ def _group(preset: str, batch: int, precisions, data_paths, compiles, baseline: 
     specs = [Spec("ganscale", case) for case in cases]
     results = [Result.of("ganscale", case) for case in cases]
     if baseline:
-        textbook = Case(preset, batch, "no", "dataloader", "off")
+        textbook = Case(preset, batch, "no", "dataloader", "off", overrides)
         specs.append(Spec("textbook", textbook, TextbookRunner))
         results.append(Result.of("textbook", textbook))
     return specs, results

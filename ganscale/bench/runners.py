@@ -115,7 +115,7 @@ class TextbookRunner(Runner):
     """pytorch/examples dcgan/main.py's loop on ganscale's G and D (see the module docstring)."""
 
     def __init__(self, case: Case):
-        """Only `case.preset` and `case.batch_size` count: the textbook is always fp32, DataLoader, eager."""
+        """The preset, its overrides and batch size count: the textbook is always fp32, DataLoader, eager."""
         from torch import nn
 
         from ganscale.config import load_config
@@ -123,7 +123,7 @@ class TextbookRunner(Runner):
         from ganscale.models import build_models, split_d_output
 
         batch_size = case.batch_size
-        cfg = load_config(case.preset, overrides=[f"train.batch_size={batch_size}"])
+        cfg = load_config(case.preset, overrides=[*case.overrides, f"train.batch_size={batch_size}"])
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.device, self.cfg = device, cfg
         torch.manual_seed(cfg.train.seed)
