@@ -68,12 +68,14 @@ def test_bench_of_a_prepared_dataset_preset_takes_overrides_and_skips_the_textbo
 
 def test_textbook_runs_only_where_it_does_the_same_work(tmp_path):
     from ganscale.bench.grid import textbook_mismatch
+    from ganscale.config import load_config
 
-    assert textbook_mismatch("mnist-dcgan-plain") is None
-    assert "loss.kind=rpgan (r1_gamma 1, r2_gamma 1)" in textbook_mismatch("mnist-r3gan")
-    assert "r1_gamma 2" in textbook_mismatch("mnist-dcgan-plain", ("loss.r1_gamma=2",))
+    assert textbook_mismatch(load_config("mnist-dcgan-plain")) is None
+    assert "loss.kind=rpgan (r1_gamma 1, r2_gamma 1)" in textbook_mismatch(load_config("mnist-r3gan"))
+    assert "r1_gamma 2" in textbook_mismatch(load_config("mnist-dcgan-plain", overrides=("loss.r1_gamma=2",)))
     write_prepared(tmp_path / "rgb", count=8, channels=3, resolution=32)
-    assert "data.path" in textbook_mismatch("cifar10-dcgan", (f"data.path={tmp_path / 'rgb'}",))
+    assert "data.path" in textbook_mismatch(load_config("cifar10-dcgan",
+                                                        overrides=(f"data.path={tmp_path / 'rgb'}",)))
 
 
 def test_the_textbook_trains_the_same_overridden_model(mnist_root, monkeypatch):

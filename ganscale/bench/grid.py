@@ -22,23 +22,16 @@ DEFAULT_BATCH = {"mnist-dcgan-plain": 128, "mnist-dcgan64": 64}
 DEFAULT_PRESETS = ("mnist-dcgan-plain", "mnist-dcgan64")
 
 
-def default_batches(preset: str, overrides: tuple[str, ...] = ()) -> list[int]:
-    if preset in DEFAULT_BATCH:
-        return [DEFAULT_BATCH[preset]]
-    from ganscale.config import load_config
-
-    return [load_config(preset, overrides=overrides).train.batch_size]
+def default_batches(cfg) -> list[int]:
+    return [DEFAULT_BATCH.get(cfg.preset, cfg.train.batch_size)]
 
 
-def textbook_mismatch(preset: str, overrides: tuple[str, ...] = ()) -> str | None:
-    """Why the textbook loop would not do the same work as this run (None: it would).
+def textbook_mismatch(cfg) -> str | None:
+    """Why the textbook loop would not do the same work as a run of `cfg` (None: it would).
 
     The textbook reads torchvision MNIST and trains the non-saturating loss without penalties; a
     speed-up against it for other data or another loss would compare different work.
     """
-    from ganscale.config import load_config
-
-    cfg = load_config(preset, overrides=overrides)
     if cfg.data.path:
         return "trains on data.path, which the textbook loop cannot read"
     if cfg.loss.kind != "nonsaturating" or cfg.loss.r1_gamma or cfg.loss.r2_gamma:
@@ -77,15 +70,18 @@ def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: 
     `overrides` go to every ganscale runner. A preset the textbook loop cannot mirror (other data,
     another loss: `textbook_mismatch`) gets no textbook run and no speed-up.
     """
+    from ganscale.config import load_config
+
     load_start, started = load_avg(), time.time()
     results: list[Result] = []
     info: dict = {}
     for preset in presets:
-        mismatch = textbook_mismatch(preset, overrides) if baseline else None
+        cfg = load_config(preset, overrides=overrides)  # what every runner of this preset trains
+        mismatch = textbook_mismatch(cfg) if baseline else None
         with_textbook = baseline and mismatch is None
         if mismatch:
             log(f"{preset}: {mismatch}; no textbook run")
-        for batch in batch_sizes or default_batches(preset, overrides):
+        for batch in batch_sizes or default_batches(cfg):
             specs, group = _group(preset, batch, precisions, data_paths, compiles, with_textbook, overrides)
             log(f"{preset} batch {batch}: {len(specs)} runner(s), one process each")
             info = measure_specs(specs, group, steps=steps, warmup=warmup, repeats=repeats, target_s=target_s,
