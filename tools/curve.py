@@ -43,8 +43,8 @@ def read_points(path: Path, key: str) -> list[tuple[float, float]]:
     kimg = _kimg_of(records)
     points = []
     for record in records:
-        if key in record and kimg(record) is not None and math.isfinite(float(record[key])):
-            points.append((kimg(record), float(record[key])))
+        if key in record and (at := kimg(record)) is not None and math.isfinite(float(record[key])):
+            points.append((at, float(record[key])))
     return points
 
 
