@@ -60,7 +60,9 @@ def test_bench_of_a_prepared_dataset_preset_takes_overrides_and_skips_the_textbo
                       "--json", str(out)], cli_env)
     assert_ok(result)
     report = json.loads(out.read_text())
-    assert [(r["runner"], r["preset"]) for r in report["results"]] == [("ganscale", "stacked-mnist-r3gan")]
+    # no --precision: the preset's own (bf16); mnist-dcgan-plain above ran its own fp32 ("no")
+    assert [(r["runner"], r["preset"], r["precision"]) for r in report["results"]] == [
+        ("ganscale", "stacked-mnist-r3gan", "bf16")]
     assert report["results"][0]["img_per_s"] > 0 and report["results"][0]["speedup"] is None
     assert report["settings"]["overrides"] == [f"data.path={tmp_path / 'stacked'}", "model.r3gan_widths=16"]
     assert "no textbook run" in result.stdout
@@ -73,6 +75,11 @@ def test_textbook_runs_only_where_it_does_the_same_work(tmp_path):
     assert textbook_mismatch(load_config("mnist-dcgan-plain")) is None
     assert "loss.kind=rpgan (r1_gamma 1, r2_gamma 1)" in textbook_mismatch(load_config("mnist-r3gan"))
     assert "r1_gamma 2" in textbook_mismatch(load_config("mnist-dcgan-plain", overrides=("loss.r1_gamma=2",)))
+    assert textbook_mismatch(load_config("mnist-dcgan")) == (
+        "trains loss.mode_seeking=1 on top of the loss, which the textbook loop leaves out")
+    codes = textbook_mismatch(load_config("mnist-dcgan-plain", overrides=("model.latent_codes=10",)))
+    assert codes == ("trains model.latent_codes=10 (InfoGAN's code loss) on top of the loss, "
+                     "which the textbook loop leaves out")
     write_prepared(tmp_path / "rgb", count=8, channels=3, resolution=32)
     assert "data.path" in textbook_mismatch(load_config("cifar10-dcgan",
                                                         overrides=(f"data.path={tmp_path / 'rgb'}",)))

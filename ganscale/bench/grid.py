@@ -29,14 +29,19 @@ def default_batches(cfg) -> list[int]:
 def textbook_mismatch(cfg) -> str | None:
     """Why the textbook loop would not do the same work as a run of `cfg` (None: it would).
 
-    The textbook reads torchvision MNIST and trains the non-saturating loss without penalties; a
-    speed-up against it for other data or another loss would compare different work.
+    The textbook reads torchvision MNIST and trains the non-saturating loss without penalties or extra
+    terms; a speed-up against it for other data or another loss would compare different work.
     """
     if cfg.data.path:
         return "trains on data.path, which the textbook loop cannot read"
     if cfg.loss.kind != "nonsaturating" or cfg.loss.r1_gamma or cfg.loss.r2_gamma:
         return (f"trains loss.kind={cfg.loss.kind} (r1_gamma {cfg.loss.r1_gamma:g}, r2_gamma "
                 f"{cfg.loss.r2_gamma:g}), the textbook loop the plain non-saturating loss")
+    codes = cfg.model.latent_codes
+    extras = [f"model.latent_codes={codes} (InfoGAN's code loss)"] * bool(codes)
+    extras += [f"loss.mode_seeking={cfg.loss.mode_seeking:g}"] * bool(cfg.loss.mode_seeking)
+    if extras:
+        return f"trains {' and '.join(extras)} on top of the loss, which the textbook loop leaves out"
     return None
 
 
@@ -67,8 +72,9 @@ def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: 
               log: Callable[[str], None] = print) -> dict:
     """Measure the grid; returns the JSON-able report (see `docs/benchmarks.md`).
 
-    `overrides` go to every ganscale runner. A preset the textbook loop cannot mirror (other data,
-    another loss: `textbook_mismatch`) gets no textbook run and no speed-up.
+    `overrides` go to every ganscale runner. Empty `batch_sizes` / `precisions`: each preset's own. A
+    preset the textbook loop cannot mirror (other data, another loss: `textbook_mismatch`) gets no
+    textbook run and no speed-up.
     """
     from ganscale.config import load_config
 
@@ -81,8 +87,10 @@ def run_bench(presets, batch_sizes, precisions, data_paths, compiles, *, steps: 
         with_textbook = baseline and mismatch is None
         if mismatch:
             log(f"{preset}: {mismatch}; no textbook run")
+        preset_precisions = precisions or [cfg.train.mixed_precision]
         for batch in batch_sizes or default_batches(cfg):
-            specs, group = _group(preset, batch, precisions, data_paths, compiles, with_textbook, overrides)
+            specs, group = _group(preset, batch, preset_precisions, data_paths, compiles, with_textbook,
+                                  overrides)
             log(f"{preset} batch {batch}: {len(specs)} runner(s), one process each")
             info = measure_specs(specs, group, steps=steps, warmup=warmup, repeats=repeats, target_s=target_s,
                                  log=log, retry_above=retry_above)

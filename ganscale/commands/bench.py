@@ -20,15 +20,16 @@ def add_parser(subparsers) -> None:
         description="Measure ganscale's training throughput (real images per second, D and G steps) "
                     "for a grid of presets x batch sizes x precisions x data paths x compile, and the "
                     "textbook PyTorch-examples DCGAN loop on the same models in the same run. Default: "
-                    "mnist-dcgan-plain at batch 128 and mnist-dcgan64 at batch 64, fp32, tensor data, "
-                    "no compile.")
+                    "mnist-dcgan-plain at batch 128 and mnist-dcgan64 at batch 64, their own precision "
+                    "(fp32), tensor data, no compile.")
     p.add_argument("--preset", nargs="+", default=None, metavar="P",
                    help="presets (default: mnist-dcgan-plain mnist-dcgan64)")
     p.add_argument("--batch-size", nargs="+", default=None, metavar="N",
                    help="per-process batch sizes (default: 128 for mnist-dcgan-plain, 64 for mnist-dcgan64, "
                         "else the preset's)")
-    p.add_argument("--precision", nargs="+", default=["no"], metavar="{no,bf16,fp16}",
-                   help="ganscale mixed precision (default: no); the textbook loop is always fp32")
+    p.add_argument("--precision", nargs="+", default=[], metavar="{no,bf16,fp16}",
+                   help="ganscale mixed precision (default: the preset's train.mixed_precision, no for all "
+                        "but stacked-mnist-r3gan); the textbook loop is always fp32")
     p.add_argument("--data", nargs="+", default=["tensor"], metavar="{tensor,dataloader}",
                    help="ganscale data path (default: tensor)")
     p.add_argument("--compile", nargs="+", default=["off"], metavar="{off,on}",
