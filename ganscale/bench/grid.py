@@ -37,9 +37,11 @@ def textbook_mismatch(cfg) -> str | None:
     if cfg.loss.kind != "nonsaturating" or cfg.loss.r1_gamma or cfg.loss.r2_gamma:
         return (f"trains loss.kind={cfg.loss.kind} (r1_gamma {cfg.loss.r1_gamma:g}, r2_gamma "
                 f"{cfg.loss.r2_gamma:g}), the textbook loop the plain non-saturating loss")
-    codes = cfg.model.latent_codes
-    extras = [f"model.latent_codes={codes} (InfoGAN's code loss)"] * bool(codes)
-    extras += [f"loss.mode_seeking={cfg.loss.mode_seeking:g}"] * bool(cfg.loss.mode_seeking)
+    extras = []
+    if cfg.model.latent_codes:
+        extras.append(f"model.latent_codes={cfg.model.latent_codes} (InfoGAN's code loss)")
+    if cfg.loss.mode_seeking:
+        extras.append(f"loss.mode_seeking={cfg.loss.mode_seeking:g}")
     if extras:
         return f"trains {' and '.join(extras)} on top of the loss, which the textbook loop leaves out"
     return None

@@ -28,8 +28,8 @@ def add_parser(subparsers) -> None:
                    help="per-process batch sizes (default: 128 for mnist-dcgan-plain, 64 for mnist-dcgan64, "
                         "else the preset's)")
     p.add_argument("--precision", nargs="+", default=[], metavar="{no,bf16,fp16}",
-                   help="ganscale mixed precision (default: the preset's train.mixed_precision, no for all "
-                        "but stacked-mnist-r3gan); the textbook loop is always fp32")
+                   help="ganscale mixed precision (default: each preset's train.mixed_precision); the "
+                        "textbook loop is always fp32")
     p.add_argument("--data", nargs="+", default=["tensor"], metavar="{tensor,dataloader}",
                    help="ganscale data path (default: tensor)")
     p.add_argument("--compile", nargs="+", default=["off"], metavar="{off,on}",
