@@ -13,14 +13,16 @@ import torch
 
 from ganscale.data.prepare import prepare
 from ganscale.data.prepared import PreparedDataset
-from ganscale.eval.mnist_classifier import load_evaluator
+from ganscale.eval.mnist_classifier import load_evaluator, resize_for_evaluator
 from ganscale.eval.stacked_mnist import (
     MODES,
     channel_digits,
+    channel_reading,
     coverage,
     is_stacked_mnist,
     mode_ids,
     real_floor,
+    score,
     stacked_mnist_metrics,
 )
 from tests.helpers import TINY, accelerate_launch, assert_ok, run_cli
@@ -53,11 +55,25 @@ def test_real_stacked_images_cover_about_every_mode_with_small_kl(stacked):
     shows, and the classifier reads the digit triple the dataset was made of."""
     assert is_stacked_mnist(stacked)
     dataset = PreparedDataset(stacked)
-    modes, kl = real_floor(str(stacked), dataset.info.quick_sha256, REAL)
-    assert modes >= 995 and kl < 0.1
+    modes, kl, confident = real_floor(str(stacked), dataset.info.quick_sha256, REAL)
+    assert modes >= 995 and kl < 0.1 and confident > 0.95
     read = mode_ids(channel_digits(pixels(dataset, 2000), load_evaluator()))
     truth = torch.from_numpy(np.array(dataset.labels[:2000]))
     assert (read == truth).float().mean() > 0.95
+
+
+def test_confident_share_falls_for_ambiguous_digits(stacked):
+    """Two digits overlaid in every channel are read with low confidence, real ones with high; the
+    confidence is the evaluator's own softmax for that channel."""
+    evaluator = load_evaluator()
+    real = pixels(PreparedDataset(stacked), 1000)
+    overlaid = (real + real.roll(1, dims=0)) / 2
+    sharp, blurred = score(real, evaluator)[2], score(overlaid, evaluator)[2]
+    assert sharp > 0.95 and blurred < sharp - 0.2
+    digits, confidence = channel_reading(real[:4], evaluator)
+    alone = evaluator(resize_for_evaluator(real[3:4, 2:3])).softmax(dim=1)
+    assert confidence[3, 2].item() == pytest.approx(alone.max().item(), rel=1e-5)
+    assert digits[3, 2].item() == alone.argmax().item()
 
 
 def test_a_collapsed_generator_covers_few_modes_with_large_kl(stacked):
@@ -68,6 +84,7 @@ def test_a_collapsed_generator_covers_few_modes_with_large_kl(stacked):
     one = pixels(dataset, 1).repeat(500, 1, 1, 1)
     assert stacked_mnist_metrics(one, stacked, num_real=REAL)["kl"] == pytest.approx(math.log(1000))
     assert metrics["real_modes"] >= 995 and metrics["real_kl"] < 0.1  # the floor, cached
+    assert metrics["real_confident_share"] > 0.95 and 0 <= metrics["confident_share"] <= 1
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +120,13 @@ def test_evaluate_cli_and_sharded_evaluation_equal_one_process(trained):
     single = run_cli(args, env)
     assert_ok(single)
     one = json.loads(single.stdout.strip().splitlines()[-1])
-    assert {"modes", "kl", "real_modes", "real_kl"} <= set(one) and one["num"] == 301
+    assert {"modes", "kl", "confident_share", "real_modes", "real_kl", "real_confident_share"} <= set(one)
+    assert one["num"] == 301
     result = accelerate_launch(args, env)
     assert_ok(result)
     sharded = json.loads(result.stdout.strip().splitlines()[-1])
     assert sharded["processes"] == 2 and one["processes"] == 1
-    for key in ("modes", "kl", "real_modes", "real_kl"):
+    for key in ("modes", "kl", "confident_share", "real_modes", "real_kl", "real_confident_share"):
         assert sharded[key] == pytest.approx(one[key], rel=1e-9), key
     table = run_cli(["evaluate", "--checkpoint", str(run_dir), "--num", "301"], env)
     assert_ok(table)

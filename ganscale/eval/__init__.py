@@ -22,7 +22,7 @@ METRIC_ORDER = ("fid", "kid", "kid_std", "classifier_score", "precision", "recal
                 "classes_present", "confident_share", "cond_accuracy",
                 "fid_inception", "kid_inception", "kid_inception_std", "isc_inception", "isc_inception_std",
                 "precision_inception", "recall_inception", "f_score_inception", "modes", "kl", "real_modes",
-                "real_kl")
+                "real_kl", "real_confident_share")
 
 __all__ = ["METRIC_ORDER", "digit_labels", "evaluate_generator", "format_table", "generate_sharded",
            "prepare_evaluation",

@@ -31,7 +31,7 @@ METRICS = {
     "isc": Metric("inception", {"isc_inception": True}),
     "prc": Metric("inception", {"f_score_inception": True, "precision_inception": True,
                                 "recall_inception": True}),
-    "stacked-mnist": Metric("stacked_mnist", {"kl": False, "modes": True}),
+    "stacked-mnist": Metric("stacked_mnist", {"kl": False, "modes": True, "confident_share": True}),
 }
 # evaluator -> (scoring function, preparing function): score(images, labels, cfg, names) -> dict runs
 # on the main process; prepare(cfg, names) runs before the first step (loads what it needs, so a

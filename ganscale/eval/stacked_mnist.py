@@ -7,6 +7,11 @@ samples the score is the number of modes seen (of 1000) and KL(sample mode histo
 nats. The same two numbers for 26,000 real images of the prepared dataset are the floor: a finite sample
 of a perfect generator, measured by the same imperfect classifier, does not reach 1000 and 0 either (a
 perfectly uniform sampler alone shows KL of about 999 / (2 x 26,000) = 0.019 from 26,000 draws).
+
+Alongside, `confident_share`: the share of channels the classifier reads with softmax confidence of at
+least 0.9 (the MNIST evaluator's threshold). An ambiguous digit is read as whichever class is nearest,
+which is not a uniform choice, so blurred or broken digits raise the KL even when G's modes are drawn
+evenly; this share says how much of a KL is digit quality rather than mode balance.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 import torch
 
 from ganscale.errors import UserError
+from ganscale.eval.scores import CONFIDENT_THRESHOLD
 
 MODES = 1000
 PROTOCOL_NUM = 26_000  # samples per score in the published tables
@@ -48,53 +54,70 @@ def coverage(modes: torch.Tensor) -> tuple[int, float]:
 
 
 @torch.no_grad()
-def channel_digits(images: torch.Tensor, evaluator) -> torch.Tensor:
-    """The evaluator's digit for each channel of [N, 3, H, W] images in [-1, 1] -> [N, 3] (long)."""
+def channel_reading(images: torch.Tensor, evaluator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The evaluator's digit for each channel of [N, 3, H, W] images in [-1, 1] -> [N, 3] (long), and its
+    softmax confidence in that digit -> [N, 3] (float)."""
     from ganscale.eval.mnist_classifier import resize_for_evaluator
 
     if images.dim() != 4 or images.shape[1] != 3:
         raise UserError(f"stacked MNIST scores RGB images [N, 3, H, W], got shape {tuple(images.shape)}")
     device = next(evaluator.parameters()).device
-    out = []
+    digits, confidence = [], []
     for start in range(0, len(images), BATCH):
         part = images[start:start + BATCH].float()
         grey = resize_for_evaluator(part.reshape(-1, 1, *part.shape[-2:]).clamp(-1, 1))
-        out.append(evaluator(grey.to(device)).argmax(dim=1).cpu().view(-1, 3))
-    return torch.cat(out)
+        best = evaluator(grey.to(device)).float().softmax(dim=1).max(dim=1)
+        digits.append(best.indices.cpu().view(-1, 3))
+        confidence.append(best.values.cpu().view(-1, 3))
+    return torch.cat(digits), torch.cat(confidence)
 
 
-def score(images: torch.Tensor, evaluator) -> tuple[int, float]:
-    return coverage(mode_ids(channel_digits(images, evaluator)))
+def channel_digits(images: torch.Tensor, evaluator) -> torch.Tensor:
+    return channel_reading(images, evaluator)[0]
+
+
+def score(images: torch.Tensor, evaluator) -> tuple[int, float, float]:
+    """(modes, KL, confident share) of [N, 3, H, W] images in [-1, 1]."""
+    digits, confidence = channel_reading(images, evaluator)
+    modes, kl = coverage(mode_ids(digits))
+    return modes, kl, float((confidence >= CONFIDENT_THRESHOLD).double().mean())
 
 
 @functools.lru_cache(maxsize=4)
-def real_floor(dataset_dir: str, checksum: str, num: int) -> tuple[int, float]:
-    """Modes and KL of the dataset's first `num` images (a uniform draw already: stacked_mnist.py picks
-    the digits at random). Cached per dataset (its checksum in the key): a run evaluates many times."""
+def real_floor(dataset_dir: str, checksum: str, num: int) -> tuple[int, float, float]:
+    """Modes, KL and confident share of the dataset's first `num` images (a uniform draw already:
+    stacked_mnist.py picks the digits at random). Cached per dataset (its checksum in the key): a run
+    evaluates many times."""
     from ganscale.data.prepared import PreparedDataset
     from ganscale.devices import best_device
     from ganscale.eval.mnist_classifier import load_evaluator
 
     prepared = PreparedDataset(dataset_dir)
     evaluator = load_evaluator(best_device())
-    digits = []
+    digits, confidence = [], []
     for start in range(0, min(num, len(prepared)), BATCH):
         stop = min(start + BATCH, num, len(prepared))
         pixels = torch.from_numpy(np.array(prepared.images[start:stop]))
-        digits.append(channel_digits(pixels.float() / 127.5 - 1.0, evaluator))
-    return coverage(mode_ids(torch.cat(digits)))
+        read = channel_reading(pixels.float() / 127.5 - 1.0, evaluator)
+        digits.append(read[0])
+        confidence.append(read[1])
+    modes, kl = coverage(mode_ids(torch.cat(digits)))
+    return modes, kl, float((torch.cat(confidence) >= CONFIDENT_THRESHOLD).double().mean())
 
 
 def stacked_mnist_metrics(images: torch.Tensor, dataset_dir: str | Path,
                           num_real: int = PROTOCOL_NUM) -> dict[str, float]:
-    """modes / kl of the samples, real_modes / real_kl of `num_real` real images: the floor."""
+    """modes / kl / confident_share of the samples, and the same of `num_real` real images (real_*): the
+    floor."""
     from ganscale.data.prepared import read_info
     from ganscale.devices import best_device
     from ganscale.eval.mnist_classifier import load_evaluator
 
-    modes, kl = score(images, load_evaluator(best_device()))
-    real_modes, real_kl = real_floor(str(dataset_dir), read_info(dataset_dir).quick_sha256, num_real)
-    return {"modes": float(modes), "kl": kl, "real_modes": float(real_modes), "real_kl": real_kl}
+    modes, kl, confident = score(images, load_evaluator(best_device()))
+    real_modes, real_kl, real_confident = real_floor(str(dataset_dir), read_info(dataset_dir).quick_sha256,
+                                                     num_real)
+    return {"modes": float(modes), "kl": kl, "confident_share": confident, "real_modes": float(real_modes),
+            "real_kl": real_kl, "real_confident_share": real_confident}
 
 
 
