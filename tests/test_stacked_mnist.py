@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -130,4 +131,5 @@ def test_evaluate_cli_and_sharded_evaluation_equal_one_process(trained):
         assert sharded[key] == pytest.approx(one[key], rel=1e-9), key
     table = run_cli(["evaluate", "--checkpoint", str(run_dir), "--num", "301"], env)
     assert_ok(table)
-    assert f"kl          {one['kl']:.4f}" in table.stdout
+    assert re.search(rf"^kl +{one['kl']:.4f}$", table.stdout, re.M), table.stdout
+    assert re.search(rf"^real_confident_share +{one['real_confident_share']:.4f}$", table.stdout, re.M)
