@@ -76,11 +76,15 @@ def channel_digits(images: torch.Tensor, evaluator) -> torch.Tensor:
     return channel_reading(images, evaluator)[0]
 
 
-def score(images: torch.Tensor, evaluator) -> tuple[int, float, float]:
-    """(modes, KL, confident share) of [N, 3, H, W] images in [-1, 1]."""
-    digits, confidence = channel_reading(images, evaluator)
+def summary(digits: torch.Tensor, confidence: torch.Tensor) -> tuple[int, float, float]:
+    """(modes, KL, confident share) of channel readings."""
     modes, kl = coverage(mode_ids(digits))
     return modes, kl, float((confidence >= CONFIDENT_THRESHOLD).double().mean())
+
+
+def score(images: torch.Tensor, evaluator) -> tuple[int, float, float]:
+    """(modes, KL, confident share) of [N, 3, H, W] images in [-1, 1]."""
+    return summary(*channel_reading(images, evaluator))
 
 
 @functools.lru_cache(maxsize=4)
@@ -101,8 +105,7 @@ def real_floor(dataset_dir: str, checksum: str, num: int) -> tuple[int, float, f
         read = channel_reading(pixels.float() / 127.5 - 1.0, evaluator)
         digits.append(read[0])
         confidence.append(read[1])
-    modes, kl = coverage(mode_ids(torch.cat(digits)))
-    return modes, kl, float((torch.cat(confidence) >= CONFIDENT_THRESHOLD).double().mean())
+    return summary(torch.cat(digits), torch.cat(confidence))
 
 
 def stacked_mnist_metrics(images: torch.Tensor, dataset_dir: str | Path,
