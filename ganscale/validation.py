@@ -39,6 +39,9 @@ def validate(cfg: Config) -> None:
                         "so the batch size must be even")
     if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
         raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
+    if cfg.train.compile and _penalties(cfg):
+        raise UserError(f"train.compile=true with {_penalties(cfg)}: a gradient penalty differentiates D "
+                        "twice and torch.compile does not support double backward; set train.compile=false")
     if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:
         raise UserError("train.grad_accum>1 with fp16 is not supported; use bf16 or grad_accum=1")
     # Last and imported here: every other mistake is reported before torch loads. The arch declares
@@ -52,6 +55,15 @@ def validate(cfg: Config) -> None:
     from ganscale.eval.choice import check as check_metrics
 
     check_metrics(cfg)  # can the chosen metrics score this data: refused now, not after the training
+
+
+def _penalties(cfg: Config) -> str:
+    """The gradient penalties the loss computes, as `key=value`s ('' for none)."""
+    loss = cfg.loss
+    on = [f"loss.{key}={getattr(loss, key)}" for key in ("r1_gamma", "r2_gamma") if getattr(loss, key) > 0]
+    if loss.kind == "wgan-gp" and loss.gp_weight > 0:
+        on.append(f"loss.kind=wgan-gp (gp_weight={loss.gp_weight})")
+    return " and ".join(on)
 
 
 def _check_aug(aug: AugConfig) -> None:

@@ -76,12 +76,29 @@ def test_round_trip_through_dict():
     (["model.arch=mlp", "model.latent_codes=10"], "arch is mlp"),
     (["optim.lr_decay=step"], "optim.lr_decay='step' is not allowed; choose one of: none, linear, cosine"),
     (["model.sync_bn=true", "model.g_norm=none", "model.d_norm=none"], "neither g_norm nor d_norm is batch"),
+    (["train.compile=true", "loss.r1_gamma=0.5"], "train.compile=true with loss.r1_gamma=0.5: a gradient "
+     "penalty differentiates D twice and torch.compile does not support double backward"),
+    (["train.compile=true", "loss.kind=wgan-gp"], "with loss.kind=wgan-gp (gp_weight=10.0)"),
 ])
 def test_bad_values_name_the_value_and_what_is_allowed(overrides, message):
     with pytest.raises(UserError, match=None) as err:
         load_config("mnist-dcgan-plain", overrides=overrides)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_compile_without_penalties_is_allowed():
+    assert load_config("mnist-dcgan-plain", overrides=["train.compile=true", "loss.kind=wgan-gp",
+                                                       "loss.gp_weight=0"]).train.compile
+
+
+def test_train_help_lists_every_preset(capsys):
+    from ganscale.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = "".join(capsys.readouterr().out.split())  # argparse may wrap a name at its hyphen
+    assert all(name in help_text for name in preset_names())
 
 
 def test_unknown_preset_lists_the_allowed_ones():

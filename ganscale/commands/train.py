@@ -18,8 +18,10 @@ TRAIN_HELP = ("Train a GAN. Config overrides (section.key=value) may go anywhere
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="mnist-dcgan", help="mnist-dcgan (default), mnist-dcgan-plain, "
-                        "mnist-dcgan64, mnist-cgan, mnist-mlp")
+    from ganscale.config import preset_names  # light: yaml, no torch
+
+    parser.add_argument("--preset", default="mnist-dcgan",
+                        help=f"one of {', '.join(preset_names())} (default mnist-dcgan)")
     parser.add_argument("--config", help="YAML file with sections data/model/loss/optim/train/log/eval/aug")
     parser.add_argument("--run-dir", help="where the run writes everything (default runs/<preset>-<time>)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
