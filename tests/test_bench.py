@@ -105,6 +105,7 @@ def test_the_textbook_trains_the_same_overridden_model(mnist_root, monkeypatch):
     ["--batch-size", "0"], ["--batch-size", "x"], ["--precision", "fp32"], ["--data", "gpu"],
     ["--compile", "yes"], ["--preset", "nope"], ["--steps", "-1"], ["--repeats", "0"],
     ["--target-seconds", "0"], ["--retry-above", "x"], ["--json", "/no/such/dir/out.json"], ["--batch-size"],
+    ["--preset", "mnist-r3gan", "--compile", "off", "on"],  # R1 + R2 need a double backward
 ])
 def test_bad_argument_is_one_line_exit_2(bad, tmp_path):
     env = {**os.environ, "GANSCALE_DATA": str(tmp_path)}  # never reached: arguments fail first

@@ -85,8 +85,12 @@ def _parse(args) -> dict:
         if preset not in preset_names():
             raise UserError(f"--preset {preset!r}: unknown; choose from {', '.join(preset_names())}")
     overrides = tuple(args.set)
+    compiles = _choices("--compile", args.compile, bench.COMPILE)
+    compile_on = ("train.compile=true",) if "on" in compiles else ()
     for preset in presets:  # a bad key, value or data.path is one line now, not in a runner process
         load_config(preset, overrides=overrides)
+        if compile_on:  # e.g. compile with a gradient penalty
+            load_config(preset, overrides=overrides + compile_on)
     batches = [_int("--batch-size", b, 1) for b in args.batch_size] if args.batch_size else None
     try:
         target = float(args.target_seconds)
@@ -110,7 +114,7 @@ def _parse(args) -> dict:
         "presets": presets, "batch_sizes": batches,
         "precisions": _choices("--precision", args.precision, bench.PRECISIONS),
         "data_paths": _choices("--data", args.data, bench.DATA_PATHS),
-        "compiles": _choices("--compile", args.compile, bench.COMPILE),
+        "compiles": compiles,
         "steps": None if args.steps == "auto" else _int("--steps", args.steps, 1),
         "warmup": _int("--warmup", args.warmup, 0), "repeats": _int("--repeats", args.repeats, 1),
         "baseline": args.baseline, "target_s": target, "retry_above": retry, "overrides": overrides,
