@@ -39,8 +39,9 @@ def validate(cfg: Config) -> None:
                         "so the batch size must be even")
     if m.sync_bn and "batch" not in (m.g_norm, m.d_norm):
         raise UserError("model.sync_bn=true but neither g_norm nor d_norm is batch")
-    if cfg.train.compile and _penalties(cfg):
-        raise UserError(f"train.compile=true with {_penalties(cfg)}: a gradient penalty differentiates D "
+    penalties = _penalties(cfg)
+    if cfg.train.compile and penalties:
+        raise UserError(f"train.compile=true with {penalties}: a gradient penalty differentiates D "
                         "twice and torch.compile does not support double backward; set train.compile=false")
     if cfg.train.mixed_precision == "fp16" and cfg.train.grad_accum > 1:
         raise UserError("train.grad_accum>1 with fp16 is not supported; use bf16 or grad_accum=1")
@@ -58,10 +59,11 @@ def validate(cfg: Config) -> None:
 
 
 def _penalties(cfg: Config) -> str:
-    """The gradient penalties the loss computes, as `key=value`s ('' for none)."""
+    """The gradient penalties the loss computes, as `key=value`s ('' for none). As Trainer._d_loss:
+    R1 and R2 when their gamma is > 0, WGAN-GP's penalty always (gp_weight=0 still computes it)."""
     loss = cfg.loss
     on = [f"loss.{key}={getattr(loss, key)}" for key in ("r1_gamma", "r2_gamma") if getattr(loss, key) > 0]
-    if loss.kind == "wgan-gp" and loss.gp_weight > 0:
+    if loss.kind == "wgan-gp":
         on.append(f"loss.kind=wgan-gp (gp_weight={loss.gp_weight})")
     return " and ".join(on)
 

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ganscale.config import preset_names  # light: yaml, no torch
 
     parser.add_argument("--preset", default="mnist-dcgan",
-                        help=f"one of {', '.join(preset_names())} (default mnist-dcgan)")
+                        help=f"one of {', '.join(preset_names())} (default %(default)s)")
     parser.add_argument("--config", help="YAML file with sections data/model/loss/optim/train/log/eval/aug")
     parser.add_argument("--run-dir", help="where the run writes everything (default runs/<preset>-<time>)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
